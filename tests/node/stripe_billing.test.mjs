@@ -29,7 +29,11 @@ test('products and prices', async () => {
   const oneTime = await stripe.prices.create({ product_data: { name: 'Setup fee' }, unit_amount: 500, currency: 'usd' });
   assert.equal(oneTime.type, 'one_time');
   assert.match(oneTime.product, /^prod_/);
-  const byProduct = await stripe.prices.list({ product: prod.id });
+  const eur = await stripe.prices.create({ product: prod.id, unit_amount: 1800, currency: 'eur', recurring: { interval: 'month' } });
+  const inEur = await stripe.prices.list({ currency: 'eur', type: 'recurring' });
+  assert.deepEqual(inEur.data.map((p) => p.id), [eur.id]);
+  await stripe.prices.update(eur.id, { active: false });
+  const byProduct = await stripe.prices.list({ product: prod.id, active: true });
   assert.deepEqual(byProduct.data.map((p) => p.id), [price.id]);
   const listed = await stripe.prices.list({ expand: ['data.product'] });
   assert.ok(listed.data.every((p) => typeof p.product === 'object'));
@@ -96,6 +100,11 @@ test('subscriptions bill an invoice with lines and a charge', async () => {
 
   const items = await stripe.subscriptionItems.list({ subscription: sub.id });
   assert.deepEqual(items.data.map((i) => i.id), [item.id]);
+  const oneItem = await stripe.subscriptionItems.retrieve(item.id);
+  assert.equal(oneItem.subscription, sub.id);
+  await assert.rejects(stripe.subscriptionItems.retrieve('si_missing'), (e) => e.statusCode === 404);
+  const byPrice = await stripe.subscriptions.list({ price: price.id });
+  assert.deepEqual(byPrice.data.map((s) => s.id), [sub.id]);
 
   const upd = await stripe.subscriptions.update(sub.id, {
     items: [{ id: item.id, quantity: 5 }], cancel_at_period_end: true, metadata: { team: 'b' },

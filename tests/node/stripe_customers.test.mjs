@@ -111,6 +111,14 @@ test('every change appends an event with previous attributes', async () => {
   assert.ok(recent.data.every((e) => e.created >= upd.created));
 });
 
+test('concurrent requests from many clients', async () => {
+  const made = await Promise.all(Array.from({ length: 60 }, (_, i) =>
+    emu.client().customers.create({ email: `conc${i}@example.com`, metadata: { i: String(i) } })));
+  assert.equal(new Set(made.map((c) => c.id)).size, 60);
+  const listed = await Promise.all(made.map((c) => stripe.customers.retrieve(c.id)));
+  assert.deepEqual(listed.map((c) => c.email), made.map((c) => c.email));
+});
+
 test('Basic auth and Stripe-Version are accepted', async () => {
   const r = await fetch(`${emu.base}/v1/customers?limit=1`, {
     headers: { Authorization: 'Basic ' + Buffer.from('sk_test_tether:').toString('base64'), 'Stripe-Version': '2024-06-20' },

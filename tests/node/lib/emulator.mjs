@@ -65,6 +65,8 @@ export async function startStripeEmulator(extraArgs = [], { timeoutMs = 60000 } 
       }
       process.off('exit', stopper);
       rmSync(dir, { recursive: true, force: true });
+      // A sanitizer report (leak, UB) makes the emulator exit non-zero.
+      if (exited.code !== 0) throw new Error(`emulator exited with ${JSON.stringify(exited)}`);
       return exited;
     },
   };
