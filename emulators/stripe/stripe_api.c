@@ -18,9 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #define STRIPE_LIST_DEFAULT_LIMIT 10
 #define STRIPE_LIST_MAX_LIMIT 100
@@ -718,6 +715,16 @@ void stripe_api_route(stripe_req *r, const char *method, const char *path)
     }
     if (ns == 2) {
         if (is_get) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(r->params, k, v)
+            {
+                if (strcmp(k, "expand") != 0) {
+                    stripe_err(r, 400, "invalid_request_error", "parameter_unknown", k,
+                               "Received unknown parameter: %s", k);
+                    return;
+                }
+            }
             if (stripe_check_expand_param(r) == T_OK)
                 stripe_retrieve(r, (stripe_kind)kind, o);
         } else if (is_post && kind != STRIPE_EVENT) {

@@ -44,6 +44,7 @@ test('products and prices', async () => {
   assert.ok(inactive.data.some((p) => p.id === prod.id));
   assert.ok(inactive.data.every((p) => p.active === false));
   await stripe.products.update(prod.id, { active: true });
+  await assert.rejects(stripe.products.del(prod.id), (e) => e.statusCode === 400 && /has one or more user-created prices/.test(e.message));
   const del = await stripe.products.del(custom.id);
   assert.equal(del.deleted, true);
   await assert.rejects(stripe.products.retrieve(custom.id), (e) => e.statusCode === 404);
@@ -126,6 +127,18 @@ test('subscriptions bill an invoice with lines and a charge', async () => {
     'invoice.created', 'invoice.paid', 'charge.succeeded', 'price.created', 'product.created']) {
     assert.ok(types.includes(t), `event ${t}`);
   }
+});
+
+test('deleting a customer cancels its subscriptions', async () => {
+  const cust = await stripe.customers.create({ email: 'leaving@example.com' });
+  const price = await stripe.prices.create({ product_data: { name: 'Monthly' }, unit_amount: 300, currency: 'usd', recurring: { interval: 'month' } });
+  const sub = await stripe.subscriptions.create({ customer: cust.id, items: [{ price: price.id }] });
+  await stripe.customers.del(cust.id);
+  const after = await stripe.subscriptions.retrieve(sub.id, { expand: ['customer'] });
+  assert.equal(after.status, 'canceled');
+  assert.deepEqual(after.customer, { id: cust.id, object: 'customer', deleted: true });
+  const evs = await stripe.events.list({ types: ['customer.subscription.deleted'], limit: 100 });
+  assert.ok(evs.data.some((e) => e.data.object.id === sub.id && e.data.previous_attributes.status === 'active'));
 });
 
 test('subscription validation', async () => {

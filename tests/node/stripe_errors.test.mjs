@@ -61,6 +61,8 @@ test('unknown, missing and malformed parameters are 400', async () => {
   await assert.rejects(stripe.customers.list({ starting_after: 'cus_missing' }),
     (e) => e.statusCode === 400 && e.code === 'resource_missing' && e.param === 'starting_after');
   await assert.rejects(stripe.customers.list({ frobnicate: '1' }), (e) => e.code === 'parameter_unknown');
+  const someone = await stripe.customers.create({});
+  await assert.rejects(stripe.customers.retrieve(someone.id, { frobnicate: '1' }), (e) => e.code === 'parameter_unknown');
   await assert.rejects(stripe.charges.create({ amount: 10, currency: 'usd', source: 'tok_visa' }),
     (e) => e.code === 'amount_too_small' && e.param === 'amount');
   await assert.rejects(stripe.customers.retrieve((await stripe.customers.create({})).id, { expand: ['nonsense'] }),
