@@ -43,11 +43,29 @@ static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_h
 }
 
 /*
+ * Moves the first RUN bytes of IN to DST. When DST is a plain socket with
+ * nothing queued, writes straight from IN to the socket first (no output
+ * buffering, no extra poll round); whatever the kernel does not take is
+ * queued on DST's output for libevent to finish.
+ */
+static void proxy_relay_send(struct evbuffer *in, struct bufferevent *dst, size_t run)
+{
+    struct evbuffer *out = bufferevent_get_output(dst);
+    if (evbuffer_get_length(out) == 0 && !bufferevent_get_underlying(dst)) {
+        int n = evbuffer_write_atmost(in, bufferevent_getfd(dst), (ev_ssize_t)run);
+        if (n > 0)
+            run -= (size_t)n;
+    }
+    if (run)
+        evbuffer_remove_buffer(in, out, run);
+}
+
+/*
  * Scans the messages in IN (side SIDE) and moves every available byte of
  * them to OUT. Returns false when the session was closed (protocol error).
  */
 static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer *in,
-                             struct evbuffer *out)
+                             struct bufferevent *dst)
 {
     size_t avail = evbuffer_get_length(in);
     size_t run = 0;
@@ -75,7 +93,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
         if (proto_frame_header(head, want, side, max, &h, &reason) != PROTO_FRAME_OK) {
             /* Forward what came before the bad message, then end the session. */
             if (run)
-                evbuffer_remove_buffer(in, out, run);
+                proxy_relay_send(in, dst, run);
             if (side == PROTO_FROM_CLIENT) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "invalid frontend message: %s", reason);
@@ -99,7 +117,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
         *remaining = h.total;
     }
     if (run)
-        evbuffer_remove_buffer(in, out, run);
+        proxy_relay_send(in, dst, run);
     return true;
 }
 
@@ -126,8 +144,7 @@ void proxy_relay_client_read(struct bufferevent *bev, void *arg)
     proxy_session *s = arg;
     if (s->state != PS_RELAY || !s->sbev)
         return;
-    if (!proxy_relay_pump(s, PROTO_FROM_CLIENT, bufferevent_get_input(bev),
-                          bufferevent_get_output(s->sbev)))
+    if (!proxy_relay_pump(s, PROTO_FROM_CLIENT, bufferevent_get_input(bev), s->sbev))
         return;
     proxy_relay_backpressure(s, PROTO_FROM_CLIENT, bev, s->sbev);
 }
@@ -137,8 +154,7 @@ void proxy_relay_server_read(struct bufferevent *bev, void *arg)
     proxy_session *s = arg;
     if (s->state != PS_RELAY)
         return;
-    if (!proxy_relay_pump(s, PROTO_FROM_SERVER, bufferevent_get_input(bev),
-                          bufferevent_get_output(s->cbev)))
+    if (!proxy_relay_pump(s, PROTO_FROM_SERVER, bufferevent_get_input(bev), s->cbev))
         return;
     proxy_relay_backpressure(s, PROTO_FROM_SERVER, bev, s->cbev);
     proxy_relay_after_server_msg(s);

@@ -359,6 +359,12 @@ static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg
         proxy_session_close(s, (what & BEV_EVENT_EOF) ? "cancel_sent" : "cancel_upstream_error");
         return;
     }
+    /* Data and EOF can be reported together: handle the data (often a FATAL) first. */
+    if (evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+        proxy_server_read_cb(bev, s);
+        if (s->state == PS_CLOSING)
+            return;
+    }
     if (s->state == PS_RELAY) {
         /* Whatever the server said last (often a FATAL) is already forwarded. */
         proxy_session_close_after_flush(s, (what & BEV_EVENT_EOF) ? "server_closed" : "server_error");
