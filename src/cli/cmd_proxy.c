@@ -3,6 +3,7 @@
  * the Postgres proxy (src/proxy). Owns the configuration it loads.
  */
 #include "cli/cli.h"
+#include "proxy/proxy.h"
 #include "util/common.h"
 
 #include <getopt.h>
@@ -22,7 +23,28 @@ static void proxy_help(void)
            "  --users FILE           users file (\"user\" \"secret\" per line, like pgbouncer)\n"
            "  --tls-cert FILE        TLS certificate offered to clients\n"
            "  --tls-key FILE         TLS private key\n"
+           "\nSignals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users, TLS and limits.\n"
+           "See docs/proxy.md.\n"
            "  -h, --help             show this help\n");
+}
+
+/* What SIGHUP needs to rebuild the configuration the way startup did. */
+typedef struct proxy_reload_args {
+    const char *config_path;
+    const cli_overrides *ov;
+} proxy_reload_args;
+
+/* proxy_reload_fn: file + environment + the same command-line flags. */
+static int proxy_reload_config(void *arg, tether_config *out)
+{
+    const proxy_reload_args *ra = arg;
+    if (cli_load_config(out, ra->config_path) != T_OK)
+        return T_ERR;
+    if (cli_overrides_apply(out, ra->ov, "proxy") != T_OK) {
+        config_free(out);
+        return T_ERR;
+    }
+    return T_OK;
 }
 
 int cmd_proxy(int argc, char **argv)
@@ -67,7 +89,8 @@ int cmd_proxy(int argc, char **argv)
         config_free(&cfg);
         return cli_usage_error("proxy", "no upstream database: give --upstream URL or [proxy] upstream");
     }
-    fprintf(stderr, "tether proxy: not implemented yet\n");
+    proxy_reload_args ra = {config_path, &ov};
+    int rc = proxy_run_with_reload(&cfg, proxy_reload_config, &ra);
     config_free(&cfg);
-    return T_EXIT_FAILURE;
+    return rc == T_OK ? T_EXIT_OK : T_EXIT_FAILURE;
 }

@@ -1,0 +1,185 @@
+/*
+ * relay.c - the hot path: once a session is authenticated on both sides,
+ * bytes flow client <-> upstream. Only message headers are parsed (type and
+ * length, checked against max_message_size and the protocol's type set);
+ * payloads are never copied: each read moves the whole run of buffered bytes
+ * to the other side with one evbuffer_remove_buffer (chain moves, no memcpy).
+ * A message may be forwarded before it is complete (a large DataRow or
+ * CopyData streams through), so per-session memory stays bounded by the
+ * output high-water mark plus one socket read.
+ *
+ * Hook point: proxy_relay_client_msg() sees every client message header
+ * before it is forwarded; write-through (a later issue) decides there.
+ * Backpressure: when one side's output passes PROXY_HIGH_WATER, reading the
+ * other side pauses until the output drains under PROXY_LOW_WATER.
+ */
+#include "proxy/session.h"
+
+#include "util/common.h"
+#include "util/log.h"
+
+#include <event2/buffer.h>
+#include <string.h>
+
+/* What to do with a client message once its header is seen. */
+typedef enum proxy_relay_action {
+    PROXY_RELAY_FORWARD = 0,
+} proxy_relay_action;
+
+/* Called for each client message header before forwarding it. */
+static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_header *h)
+{
+    switch (h->type) {
+    case PqMsg_Query:
+    case PqMsg_Sync:
+    case PqMsg_FunctionCall:
+        s->pending_syncs++;
+        break;
+    default:
+        break;
+    }
+    s->last_client_type = h->type;
+    return PROXY_RELAY_FORWARD;
+}
+
+/*
+ * Moves the first RUN bytes of IN to DST. When DST is a plain socket with
+ * nothing queued, writes straight from IN to the socket first (no output
+ * buffering, no extra poll round); whatever the kernel does not take is
+ * queued on DST's output for libevent to finish.
+ */
+static void proxy_relay_send(struct evbuffer *in, struct bufferevent *dst, size_t run)
+{
+    struct evbuffer *out = bufferevent_get_output(dst);
+    if (evbuffer_get_length(out) == 0 && !bufferevent_get_underlying(dst)) {
+        int n = evbuffer_write_atmost(in, bufferevent_getfd(dst), (ev_ssize_t)run);
+        if (n > 0)
+            run -= (size_t)n;
+    }
+    if (run)
+        evbuffer_remove_buffer(in, out, run);
+}
+
+/*
+ * Scans the messages in IN (side SIDE) and moves every available byte of
+ * them to OUT. Returns false when the session was closed (protocol error).
+ */
+static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer *in,
+                             struct bufferevent *dst)
+{
+    size_t avail = evbuffer_get_length(in);
+    size_t run = 0;
+    size_t *remaining = &s->remaining[side];
+    uint32_t max = s->ctx->settings->max_message_size;
+    struct evbuffer_ptr pos;
+    evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
+    while (run < avail) {
+        if (*remaining > 0) {
+            size_t take = avail - run < *remaining ? avail - run : *remaining;
+            run += take;
+            *remaining -= take;
+            if (*remaining > 0)
+                break;
+            continue;
+        }
+        if (avail - run < PQ_MSG_HEADER_LEN)
+            break;
+        uint8_t head[PQ_MSG_HEADER_LEN + 1];
+        size_t want = avail - run > sizeof(head) ? sizeof(head) : avail - run;
+        evbuffer_ptr_set(in, &pos, run, EVBUFFER_PTR_SET);
+        evbuffer_copyout_from(in, &pos, head, want);
+        proto_header h;
+        const char *reason = NULL;
+        if (proto_frame_header(head, want, side, max, &h, &reason) != PROTO_FRAME_OK) {
+            /* Forward what came before the bad message, then end the session. */
+            if (run)
+                proxy_relay_send(in, dst, run);
+            if (side == PROTO_FROM_CLIENT) {
+                char msg[128];
+                snprintf(msg, sizeof(msg), "invalid frontend message: %s", reason);
+                proxy_session_fail(s, "08P01", msg, reason);
+            } else {
+                log_warn("proxy.upstream.bad_message", "id=%llu reason=%s",
+                         (unsigned long long)s->id, reason);
+                proxy_session_fail(s, "08P01", "invalid message from upstream server",
+                                   "upstream_protocol_error");
+            }
+            return false;
+        }
+        if (side == PROTO_FROM_CLIENT) {
+            proxy_relay_client_msg(s, &h);
+        } else if (h.type == PqMsg_ReadyForQuery) {
+            if (want < PQ_MSG_HEADER_LEN + 1)
+                break; /* need the status byte: wait for it */
+            s->txn_status = (char)head[PQ_MSG_HEADER_LEN];
+            s->pending_syncs--;
+        }
+        *remaining = h.total;
+    }
+    if (run)
+        proxy_relay_send(in, dst, run);
+    return true;
+}
+
+/* Pauses reading FROM when TO's output is past the high-water mark. */
+static void proxy_relay_backpressure(proxy_session *s, proto_side from, struct bufferevent *src,
+                                     struct bufferevent *dst)
+{
+    if (evbuffer_get_length(bufferevent_get_output(dst)) > PROXY_HIGH_WATER) {
+        bufferevent_disable(src, EV_READ);
+        s->backpressure[from] = true;
+    }
+}
+
+static void proxy_relay_after_server_msg(proxy_session *s)
+{
+    /* Draining: an idle client is let go at a transaction boundary. */
+    if (s->ctx->draining && proxy_session_idle(s))
+        proxy_session_fail(s, "57P01", "terminating connection due to administrator command",
+                           "shutdown");
+}
+
+void proxy_relay_client_read(struct bufferevent *bev, void *arg)
+{
+    proxy_session *s = arg;
+    if (s->state != PS_RELAY || !s->sbev)
+        return;
+    if (!proxy_relay_pump(s, PROTO_FROM_CLIENT, bufferevent_get_input(bev), s->sbev))
+        return;
+    proxy_relay_backpressure(s, PROTO_FROM_CLIENT, bev, s->sbev);
+}
+
+void proxy_relay_server_read(struct bufferevent *bev, void *arg)
+{
+    proxy_session *s = arg;
+    if (s->state != PS_RELAY)
+        return;
+    if (!proxy_relay_pump(s, PROTO_FROM_SERVER, bufferevent_get_input(bev), s->cbev))
+        return;
+    proxy_relay_backpressure(s, PROTO_FROM_SERVER, bev, s->cbev);
+    proxy_relay_after_server_msg(s);
+}
+
+/* Client output drained below the low-water mark: resume reading upstream. */
+void proxy_relay_client_write(struct bufferevent *bev, void *arg)
+{
+    proxy_session *s = arg;
+    if (s->state == PS_RELAY && s->backpressure[PROTO_FROM_SERVER]) {
+        s->backpressure[PROTO_FROM_SERVER] = false;
+        bufferevent_enable(s->sbev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(s->sbev)) > 0)
+            proxy_relay_server_read(s->sbev, s);
+    }
+}
+
+/* Upstream output drained below the low-water mark: resume reading the client. */
+void proxy_relay_server_write(struct bufferevent *bev, void *arg)
+{
+    proxy_session *s = arg;
+    if (s->state == PS_RELAY && s->backpressure[PROTO_FROM_CLIENT]) {
+        s->backpressure[PROTO_FROM_CLIENT] = false;
+        bufferevent_enable(s->cbev, EV_READ);
+        if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+            proxy_relay_client_read(s->cbev, s);
+    }
+}

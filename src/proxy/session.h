@@ -1,0 +1,180 @@
+/*
+ * session.h - internal to src/proxy: the proxy's shared state (proxy_ctx) and
+ * one client session (proxy_session) with its 1:1 upstream connection, plus
+ * the functions the proxy's files call on each other.
+ *
+ * Memory: proxy_ctx is owned by proxy_run() for the life of the loop. Each
+ * proxy_session is malloc'd at accept (or for an upstream cancel request) and
+ * freed by proxy_session_free(), which also frees its bufferevents and timer.
+ * The session is on ctx->sessions until freed.
+ */
+#ifndef TETHER_PROXY_SESSION_H
+#define TETHER_PROXY_SESSION_H
+
+#include "proxy/auth_scram.h"
+#include "proxy/auth_users.h"
+#include "proxy/proto.h"
+#include "proxy/proxy.h"
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <openssl/ssl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+typedef enum proxy_auth_type {
+    PROXY_AUTH_TRUST = 0,
+    PROXY_AUTH_MD5,
+    PROXY_AUTH_SCRAM,
+} proxy_auth_type;
+
+typedef enum proxy_sslmode {
+    PROXY_SSL_DISABLE = 0,
+    PROXY_SSL_PREFER,
+    PROXY_SSL_REQUIRE,
+    PROXY_SSL_VERIFY_CA,
+    PROXY_SSL_VERIFY_FULL,
+} proxy_sslmode;
+
+/* Everything SIGHUP can change; swapped as a whole on reload. */
+typedef struct proxy_settings {
+    proxy_auth_type auth_type;
+    proxy_users *users;          /* NULL for trust without a file */
+    uint32_t max_message_size;
+    int max_client_conn;
+    int login_timeout_s;
+    int shutdown_timeout_s;
+    SSL_CTX *client_tls;         /* NULL: no TLS offered to clients */
+    SSL_CTX *upstream_tls;       /* NULL when upstream sslmode is disable */
+    proxy_sslmode upstream_sslmode;
+    char up_host[256], up_port[16], up_user[128], up_password[256], up_dbname[128];
+    struct sockaddr_storage up_addr;
+    socklen_t up_addrlen;
+} proxy_settings;
+
+typedef struct proxy_session proxy_session;
+
+#define PROXY_CANCEL_BUCKETS 1024
+
+typedef struct proxy_ctx {
+    struct event_base *base;
+    struct evconnlistener *listener;
+    proxy_settings *settings;
+    proxy_session *sessions;     /* doubly-linked list of every live session */
+    int nclients;                /* client sessions (not cancel forwarders) */
+    int nrejecting;              /* clients being told "too many clients" */
+    uint32_t next_pid;           /* proxy-generated backend pids */
+    proxy_session *cancel_map[PROXY_CANCEL_BUCKETS];
+    bool draining;
+    struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
+    const tether_config *cfg;    /* the configuration proxy_run was given */
+    proxy_reload_fn reload;
+    void *reload_arg;
+    uint64_t next_id;
+} proxy_ctx;
+
+typedef enum proxy_state {
+    PS_STARTUP = 0,       /* waiting for the startup packet (maybe after TLS) */
+    PS_TLS_HANDSHAKE,     /* client TLS handshake under way */
+    PS_AUTH_MD5,          /* sent AuthenticationMD5Password */
+    PS_AUTH_SASL_INIT,    /* sent AuthenticationSASL */
+    PS_AUTH_SASL_FINAL,   /* sent AuthenticationSASLContinue */
+    PS_UP_CONNECTING,     /* TCP connect to upstream */
+    PS_UP_SSL_REPLY,      /* sent SSLRequest upstream, waiting for S/N */
+    PS_UP_TLS_HANDSHAKE,  /* upstream TLS handshake */
+    PS_UP_AUTH,           /* startup sent upstream, authenticating */
+    PS_UP_READY_WAIT,     /* authenticated upstream, waiting for ReadyForQuery */
+    PS_RELAY,             /* relaying both ways */
+    PS_CLOSING,           /* flushing a final message to the client */
+} proxy_state;
+
+typedef enum proxy_session_kind {
+    PROXY_KIND_CLIENT = 0,
+    PROXY_KIND_CANCEL,    /* forwards one CancelRequest upstream, no client */
+} proxy_session_kind;
+
+#define PROXY_PARAMS_MAX 2048
+
+struct proxy_session {
+    proxy_ctx *ctx;
+    proxy_session *prev, *next;
+    proxy_session *cancel_next;
+    proxy_session_kind kind;
+    proxy_state state;
+    uint64_t id;
+    struct bufferevent *cbev;    /* client side (a TLS filter once TLS is on) */
+    struct bufferevent *sbev;    /* upstream side */
+    struct event *timer;         /* login timeout, then close linger */
+    char peer[64];
+    char user[64];
+    bool client_tls;
+    bool over_limit;
+    bool in_cancel_map;
+    /* startup parameters to pass upstream: name\0value\0 pairs */
+    char params[PROXY_PARAMS_MAX];
+    size_t params_len;
+    size_t nparams;
+    /* authentication */
+    uint8_t md5_salt[4];
+    proxy_scram_server *scram;   /* malloc'd during client SCRAM, else NULL */
+    proxy_scram_client *up_scram;/* malloc'd during upstream SCRAM, else NULL */
+    /* cancel keys */
+    int32_t pid, key;            /* what the client sees */
+    int32_t up_pid, up_key;      /* the upstream backend's */
+    bool have_up_key;
+    /* relay */
+    size_t remaining[2];         /* bytes of the current message still to forward, per side */
+    char txn_status;             /* last ReadyForQuery status: I, T or E */
+    char last_client_type;       /* type of the last message forwarded upstream */
+    int64_t pending_syncs;       /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
+    bool backpressure[2];        /* reading that side is paused by the other's full output */
+    const char *close_reason;    /* set when PS_CLOSING */
+    int linger_ticks;
+};
+
+/* Output above this pauses reading on the other side. */
+#define PROXY_HIGH_WATER (256 * 1024)
+#define PROXY_LOW_WATER (64 * 1024)
+/* Largest message accepted before the session is relaying (auth messages). */
+#define PROXY_AUTH_MSG_MAX 8192
+
+/* session.c */
+proxy_session *proxy_session_new(proxy_ctx *ctx, proxy_session_kind kind);
+/* Frees S now, logging "proxy.client.close reason=REASON". */
+void proxy_session_close(proxy_session *s, const char *reason);
+/* Sends a FATAL error to the client, then closes once it is flushed. */
+void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *message,
+                        const char *reason);
+/* Closes after the client output is flushed (used after forwarding a final error). */
+void proxy_session_close_after_flush(proxy_session *s, const char *reason);
+/* True when the client is idle between transactions (safe to close on drain). */
+bool proxy_session_idle(const proxy_session *s);
+
+/* client.c */
+void proxy_client_start(proxy_session *s, evutil_socket_t fd);
+void proxy_client_read_cb(struct bufferevent *bev, void *arg);
+void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg);
+/* Called by server.c when upstream is ready: start relaying. */
+void proxy_client_enter_relay(proxy_session *s);
+
+/* server.c */
+void proxy_server_connect(proxy_session *s);
+
+/* relay.c */
+void proxy_relay_client_read(struct bufferevent *bev, void *arg);
+void proxy_relay_server_read(struct bufferevent *bev, void *arg);
+void proxy_relay_client_write(struct bufferevent *bev, void *arg);
+void proxy_relay_server_write(struct bufferevent *bev, void *arg);
+
+/* cancel.c */
+void proxy_cancel_register(proxy_session *s);
+void proxy_cancel_unregister(proxy_session *s);
+/* Forwards a client's CancelRequest for proxy PID/KEY to the right backend. */
+void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *peer);
+
+/* proxy.c */
+void proxy_maybe_finish_drain(proxy_ctx *ctx);
+
+#endif
