@@ -1,0 +1,1 @@
+MERGE INTO stripe.invoices i USING s ON true WHEN MATCHED THEN DELETE

@@ -1,0 +1,1 @@
+EXPLAIN (ANALYZE) UPDATE "Sales"."Account" SET x = 1
