@@ -86,13 +86,10 @@ PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *
     return NULL;
 }
 
+/* Runs SQL that may hold several statements (simple query protocol). */
 static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen)
 {
-    PGresult *r = sync_db_query(conn, sql, 0, NULL, err, errlen);
-    if (!r)
-        return T_ERR;
-    PQclear(r);
-    return T_OK;
+    return pgconn_exec(conn, sql, err, errlen);
 }
 
 void sync_db_iso_time(int64_t t, char *out, size_t len)

@@ -642,6 +642,18 @@ static void engine_close(sync_engine *e)
         close(e->wake[1]);
 }
 
+/* Server notices (e.g. from DDL IF NOT EXISTS) go to the debug log, not stderr. */
+static void on_pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[512];
+    snprintf(line, sizeof(line), "%s", message);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    log_debug("sync.pg_notice", "message=\"%s\"", line);
+}
+
 static void engine_connect(sync_engine *e)
 {
     int64_t now = token_bucket_now_ms();
@@ -649,6 +661,8 @@ static void engine_connect(sync_engine *e)
         return;
     char err[T_ERRBUF_SIZE];
     e->pg = pgconn_connect(e->cfg->database, "tether-sync", err, sizeof(err));
+    if (e->pg)
+        PQsetNoticeProcessor(e->pg, on_pg_notice, NULL);
     if (e->pg && sync_db_ensure_state(e->pg, e->cfg->state_schema, err, sizeof(err)) != T_OK) {
         PQfinish(e->pg);
         e->pg = NULL;
