@@ -17,6 +17,7 @@
 #include "util/log.h"
 
 #include <curl/curl.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -24,8 +25,14 @@
 #define STRIPE_SEARCH_LO 1262304000LL /* 2010-01-01, before Stripe existed */
 #define STRIPE_EVENTS_MAX_PAGES 50
 
+#define STRIPE_REPLAY_SLOTS 1024
+
 typedef struct stripe_conn {
     char api_base[512];
+    /* signatures accepted recently: an identical delivery is a replay */
+    pthread_mutex_t replay_lock;
+    char replay[STRIPE_REPLAY_SLOTS][STRIPE_SIG_HEX_LEN + 1];
+    size_t replay_next;
     char auth[256];
     char *webhook_secret;
     http_client *http;
@@ -49,6 +56,7 @@ static void *stripe_open(const sync_config *cfg, http_client *http, char *err, s
     snprintf(s->auth, sizeof(s->auth), "Authorization: Bearer %s", cfg->api_key);
     s->webhook_secret = cfg->webhook_secret ? strdup(cfg->webhook_secret) : NULL;
     s->http = http;
+    pthread_mutex_init(&s->replay_lock, NULL);
     s->page_size = cfg->page_size > 0 && cfg->page_size <= STRIPE_PAGE_LIMIT ? cfg->page_size
                                                                             : STRIPE_PAGE_LIMIT;
     return s;
@@ -60,6 +68,7 @@ static void stripe_close(void *self)
     if (!s)
         return;
     free(s->webhook_secret);
+    pthread_mutex_destroy(&s->replay_lock);
     free(s);
 }
 
@@ -394,6 +403,24 @@ static int stripe_push(void *self, const conn_schema *schema, const char *signat
     if (stripe_sig_verify(signature_header, body, len, s->webhook_secret, now,
                           STRIPE_SIG_TOLERANCE_S, err, errlen) != T_OK)
         return T_ERR;
+    /* the same signed delivery twice is a replay (Stripe's own retries are re-signed) */
+    stripe_sig_header h;
+    stripe_sig_parse(signature_header, &h);
+    char want[STRIPE_SIG_HEX_LEN + 1];
+    stripe_sig_compute(s->webhook_secret, h.timestamp, body, len, want);
+    pthread_mutex_lock(&s->replay_lock);
+    bool seen = false;
+    for (size_t i = 0; i < STRIPE_REPLAY_SLOTS && !seen; i++)
+        seen = strcmp(s->replay[i], want) == 0;
+    if (!seen) {
+        memcpy(s->replay[s->replay_next], want, sizeof(want));
+        s->replay_next = (s->replay_next + 1) % STRIPE_REPLAY_SLOTS;
+    }
+    pthread_mutex_unlock(&s->replay_lock);
+    if (seen) {
+        snprintf(err, errlen, "replayed delivery");
+        return T_ERR;
+    }
     json_error_t jerr;
     json_t *event = json_loadb(body, len, 0, &jerr);
     if (!event || stripe_event_to_changes(schema, event, out) != T_OK) {

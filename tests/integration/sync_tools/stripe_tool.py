@@ -12,6 +12,7 @@
 """
 import argparse
 import datetime
+import http.client
 import json
 import random
 import sys
@@ -59,7 +60,7 @@ def call(api, method, path, params=None, idem=None, tries=30):
                     return e.code, json.loads(data)
                 except ValueError:
                     last = e.code
-        except (urllib.error.URLError, ValueError, ConnectionError, TimeoutError, OSError) as e:
+        except (urllib.error.URLError, http.client.HTTPException, ValueError, ConnectionError, TimeoutError, OSError) as e:
             last = e
         time.sleep(min(0.05 * (attempt + 1), 0.5))
     raise RuntimeError(f"{method} {path}: gave up after {tries} attempts: {last}")
