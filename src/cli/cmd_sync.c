@@ -5,11 +5,22 @@
  * Owns the configuration it loads.
  */
 #include "cli/cli.h"
+#include "sync/sync_engine.h"
 #include "util/common.h"
+#include "util/log.h"
 
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
+
+static volatile sig_atomic_t sync_stop_flag;
+
+static void sync_on_signal(int sig)
+{
+    (void)sig;
+    sync_stop_flag = 1;
+}
 
 static void sync_help(const char *cmd)
 {
@@ -133,9 +144,19 @@ static int sync_or_run(int argc, char **argv, const char *cmd)
         config_free(&cfg);
         return cli_usage_error(cmd, "no database: give --database URL or [tether] database");
     }
-    fprintf(stderr, "tether %s: not implemented yet\n", cmd);
+    if (is_run)
+        log_info("run.proxy_pending", "detail=\"the proxy part of tether run comes with the proxy issue; running the sync only\"");
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = sync_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    sync_stop_flag = 0;
+    int rc = sync_engine_run(&cfg, &sync_stop_flag);
     config_free(&cfg);
-    return T_EXIT_FAILURE;
+    return rc == T_OK ? T_EXIT_OK : T_EXIT_FAILURE;
 }
 
 int cmd_sync(int argc, char **argv)

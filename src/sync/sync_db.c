@@ -1,0 +1,504 @@
+/*
+ * sync_db.c - see sync_db.h. SQL text is built in a growable buffer that is
+ * freed before each function returns; libpq results are cleared here.
+ */
+#include "sync/sync_db.h"
+#include "pg/pgconn.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* A growable string; aborts on out-of-memory like the rest of Tether. */
+typedef struct sbuf {
+    char *s;
+    size_t len, cap;
+} sbuf;
+
+static void sb_printf(sbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_printf(sbuf *b, const char *fmt, ...)
+{
+    for (;;) {
+        va_list ap;
+        va_start(ap, fmt);
+        size_t room = b->cap - b->len;
+        int n = vsnprintf(b->s ? b->s + b->len : NULL, b->s ? room : 0, fmt, ap);
+        va_end(ap);
+        if (n < 0)
+            abort();
+        if (b->s && (size_t)n < room) {
+            b->len += (size_t)n;
+            return;
+        }
+        size_t cap = (b->cap + (size_t)n + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            abort();
+        b->s = p;
+        b->cap = cap;
+        if (b->len == 0)
+            b->s[0] = '\0';
+    }
+}
+
+static void sb_free(sbuf *b)
+{
+    free(b->s);
+    b->s = NULL;
+    b->len = b->cap = 0;
+}
+
+/* Quotes an identifier; identifiers here are at most 63 bytes. */
+typedef struct qid {
+    char s[136];
+} qid;
+
+static qid Q(const char *name)
+{
+    qid q;
+    if (pgconn_quote_ident(name, q.s, sizeof(q.s)) != T_OK)
+        snprintf(q.s, sizeof(q.s), "\"invalid\"");
+    return q;
+}
+
+PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                        char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    char msg[T_ERRBUF_SIZE];
+    snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
+        msg[--n] = '\0';
+    char red[T_ERRBUF_SIZE];
+    log_redact(msg, red, sizeof(red));
+    snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", red);
+    if (res)
+        PQclear(res);
+    return NULL;
+}
+
+/* Runs SQL that may hold several statements (simple query protocol). */
+static int exec_sql(PGconn *conn, const char *sql, char *err, size_t errlen)
+{
+    return pgconn_exec(conn, sql, err, errlen);
+}
+
+void sync_db_iso_time(int64_t t, char *out, size_t len)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+    gmtime_r(&tt, &tm);
+    strftime(out, len, "%Y-%m-%dT%H:%M:%SZ", &tm);
+}
+
+int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size_t errlen)
+{
+    qid s = Q(state_schema);
+    sbuf b = {0};
+    /* concurrent CREATE ... IF NOT EXISTS can still collide: serialise them */
+    sb_printf(&b,
+              "BEGIN;"
+              "SELECT pg_advisory_xact_lock(hashtext('tether.ddl'));"
+              "CREATE SCHEMA IF NOT EXISTS %s;"
+              "CREATE TABLE IF NOT EXISTS %s.sync ("
+              " name text PRIMARY KEY, source text NOT NULL, target_schema text NOT NULL,"
+              " feed_cursor text, backfill_started_at timestamptz, backfill_done boolean NOT NULL DEFAULT false,"
+              " backfill_done_at timestamptz, last_event_id text, last_event_at timestamptz,"
+              " events_applied bigint NOT NULL DEFAULT 0, last_error text, last_error_at timestamptz,"
+              " updated_at timestamptz NOT NULL DEFAULT now());"
+              "CREATE TABLE IF NOT EXISTS %s.collection ("
+              " sync text NOT NULL, collection text NOT NULL, cursor text NOT NULL DEFAULT '',"
+              " done boolean NOT NULL DEFAULT false, pages bigint NOT NULL DEFAULT 0,"
+              " rows_written bigint NOT NULL DEFAULT 0, updated_at timestamptz NOT NULL DEFAULT now(),"
+              " PRIMARY KEY (sync, collection));"
+              "CREATE TABLE IF NOT EXISTS %s.lease ("
+              " sync text PRIMARY KEY, holder text, expires_at timestamptz NOT NULL DEFAULT '-infinity');"
+              "CREATE TABLE IF NOT EXISTS %s.tombstone ("
+              " target_schema text NOT NULL, collection text NOT NULL, id text NOT NULL,"
+              " version bigint NOT NULL, PRIMARY KEY (target_schema, collection, id));"
+              "COMMIT;",
+              s.s, s.s, s.s, s.s, s.s);
+    int rc = exec_sql(conn, b.s, err, errlen);
+    if (rc != T_OK)
+        exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
+    sb_free(&b);
+    return rc;
+}
+
+/* Creates READ_ROLE if missing; returns whether it exists afterwards. */
+static bool ensure_read_role(PGconn *conn, const char *read_role)
+{
+    char err[T_ERRBUF_SIZE];
+    const char *p[] = {read_role};
+    PGresult *r = sync_db_query(conn, "SELECT 1 FROM pg_roles WHERE rolname = $1", 1, p, err, sizeof(err));
+    if (!r)
+        return false;
+    bool exists = PQntuples(r) > 0;
+    PQclear(r);
+    if (exists)
+        return true;
+    char sql[256];
+    snprintf(sql, sizeof(sql), "CREATE ROLE %s NOLOGIN", Q(read_role).s);
+    if (exec_sql(conn, sql, err, sizeof(err)) != T_OK) {
+        log_warn("sync.read_role_skipped", "role=%s reason=\"%s\"", read_role, err);
+        return false;
+    }
+    log_info("sync.read_role_created", "role=%s", read_role);
+    return true;
+}
+
+static void column_ddl(sbuf *b, const char *schema, const conn_collection *c, const conn_column *col)
+{
+    sb_printf(b, "ALTER TABLE %s.%s ADD COLUMN IF NOT EXISTS %s %s;", Q(schema).s, Q(c->name).s,
+              Q(col->name).s, conn_coltype_sql(col->type));
+    size_t n = strlen(col->name);
+    if (n > 3 && strcmp(col->name + n - 3, "_id") == 0) {
+        char idx[160];
+        snprintf(idx, sizeof(idx), "%.40s_%.40s_idx", c->name, col->name);
+        sb_printf(b, "CREATE INDEX IF NOT EXISTS %s ON %s.%s (%s);", Q(idx).s, Q(schema).s,
+                  Q(c->name).s, Q(col->name).s);
+    }
+}
+
+int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s,
+                          const char *read_role, char *err, size_t errlen)
+{
+    bool grant = read_role && *read_role && ensure_read_role(conn, read_role);
+    sbuf b = {0};
+    sb_printf(&b, "BEGIN; SELECT pg_advisory_xact_lock(hashtext('tether.ddl'));"
+                  "CREATE SCHEMA IF NOT EXISTS %s;", Q(schema).s);
+    for (size_t i = 0; i < s->n; i++) {
+        const conn_collection *c = &s->colls[i];
+        sb_printf(&b,
+                  "CREATE TABLE IF NOT EXISTS %s.%s (id text PRIMARY KEY,"
+                  " _version bigint NOT NULL DEFAULT 0, _synced_at timestamptz NOT NULL DEFAULT now());",
+                  Q(schema).s, Q(c->name).s);
+        for (size_t k = 0; k < c->ncols; k++)
+            column_ddl(&b, schema, c, &c->cols[k]);
+        if (c->soft_delete)
+            sb_printf(&b, "ALTER TABLE %s.%s ADD COLUMN IF NOT EXISTS deleted boolean;", Q(schema).s,
+                      Q(c->name).s);
+    }
+    if (grant)
+        sb_printf(&b, "GRANT USAGE ON SCHEMA %s TO %s; GRANT SELECT ON ALL TABLES IN SCHEMA %s TO %s;",
+                  Q(schema).s, Q(read_role).s, Q(schema).s, Q(read_role).s);
+    sb_printf(&b, "COMMIT;");
+    int rc = exec_sql(conn, b.s, err, errlen);
+    if (rc != T_OK)
+        exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
+    sb_free(&b);
+    return rc;
+}
+
+int sync_db_add_column(PGconn *conn, const char *schema, const conn_collection *coll,
+                       const conn_column *col, const char *read_role, char *err, size_t errlen)
+{
+    sbuf b = {0};
+    column_ddl(&b, schema, coll, col);
+    int rc = exec_sql(conn, b.s, err, errlen);
+    sb_free(&b);
+    if (rc == T_OK)
+        log_info("sync.column_added", "schema=%s table=%s column=%s type=%s", schema, coll->name,
+                 col->name, conn_coltype_sql(col->type));
+    return rc;
+}
+
+/* The row value of column COL from OBJ as JSON (new reference) or NULL. */
+static json_t *column_value(const conn_column *col, json_t *obj)
+{
+    json_t *v = json_object_get(obj, col->field);
+    if (!v || json_is_null(v))
+        return NULL;
+    if (col->src == CONN_SRC_REF) {
+        if (json_is_object(v))
+            v = json_object_get(v, "id");
+        return json_is_string(v) ? json_incref(v) : NULL;
+    }
+    switch (col->type) {
+    case CONN_TEXT:
+        if (json_is_string(v))
+            return json_incref(v);
+        {
+            char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+            json_t *s = d ? json_string(d) : NULL;
+            free(d);
+            return s;
+        }
+    case CONN_BIGINT:
+        return json_is_integer(v) ? json_incref(v) : NULL;
+    case CONN_NUMERIC:
+        return json_is_number(v) || json_is_string(v) ? json_incref(v) : NULL;
+    case CONN_BOOL:
+        return json_is_boolean(v) ? json_incref(v) : NULL;
+    case CONN_TIMESTAMPTZ:
+        if (json_is_integer(v)) {
+            char iso[32];
+            sync_db_iso_time(json_integer_value(v), iso, sizeof(iso));
+            return json_string(iso);
+        }
+        return json_is_string(v) ? json_incref(v) : NULL;
+    case CONN_DATE:
+        return json_is_string(v) ? json_incref(v) : NULL;
+    case CONN_JSONB:
+        return json_incref(v);
+    case CONN_TEXT_ARRAY:
+        return json_is_array(v) ? json_incref(v) : NULL;
+    }
+    return NULL;
+}
+
+/* Adds columns for fields of OBJ that COLL does not have yet. */
+static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const connector_ops *ops,
+                  void *self, json_t *obj, const char *read_role, char *err, size_t errlen)
+{
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        bool known = strcmp(key, "id") == 0;
+        for (size_t k = 0; !known && k < coll->ncols; k++)
+            known = strcmp(coll->cols[k].field, key) == 0;
+        if (known || !ops->infer_column)
+            continue;
+        conn_column col;
+        if (ops->infer_column(self, coll, key, v, &col) != T_OK)
+            continue;
+        if (conn_collection_column(coll, col.name))
+            continue;
+        if (conn_collection_add_column(coll, &col) != T_OK)
+            continue;
+        if (sync_db_add_column(conn, schema, coll, &col, read_role, err, errlen) != T_OK)
+            return T_ERR;
+    }
+    return T_OK;
+}
+
+typedef struct pending {
+    const conn_change *ch;
+    json_t *obj;        /* borrowed: the object to upsert */
+    const char *parent; /* for children */
+    int64_t version;
+    const char *id;
+} pending;
+
+/* Keeps the last entry per id (the newest in feed order). */
+static size_t dedupe(pending *p, size_t n)
+{
+    size_t out = 0;
+    for (size_t i = 0; i < n; i++) {
+        bool later = false;
+        for (size_t j = i + 1; j < n && !later; j++)
+            later = strcmp(p[i].id, p[j].id) == 0;
+        if (!later)
+            p[out++] = p[i];
+    }
+    return out;
+}
+
+static int upsert_rows(PGconn *conn, const char *state_schema, const char *schema,
+                       const conn_collection *c, pending *rows, size_t n, long *written, char *err,
+                       size_t errlen)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *row = json_object();
+        json_object_set_new(row, "id", json_string(rows[i].id));
+        for (size_t k = 0; k < c->ncols; k++) {
+            json_t *v = column_value(&c->cols[k], rows[i].obj);
+            if (v)
+                json_object_set_new(row, c->cols[k].name, v);
+        }
+        if (rows[i].parent && c->parent_column[0])
+            json_object_set_new(row, c->parent_column, json_string(rows[i].parent));
+        json_object_set_new(row, "_version", json_integer(rows[i].version));
+        json_array_append_new(arr, row);
+    }
+    char *payload = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    sbuf cols = {0}, rec = {0}, sets = {0}, oldv = {0}, newv = {0};
+    sb_printf(&cols, "id");
+    sb_printf(&rec, "id text");
+    for (size_t k = 0; k < c->ncols; k++) {
+        qid name = Q(c->cols[k].name);
+        sb_printf(&cols, ", %s", name.s);
+        sb_printf(&rec, ", %s %s", name.s, conn_coltype_sql(c->cols[k].type));
+        sb_printf(&sets, "%s = excluded.%s, ", name.s, name.s);
+        sb_printf(&oldv, "%st.%s", k ? ", " : "", name.s);
+        sb_printf(&newv, "%sexcluded.%s", k ? ", " : "", name.s);
+    }
+    sbuf sql = {0};
+    sb_printf(&sql,
+              "INSERT INTO %s.%s AS t (%s, _version, _synced_at)"
+              " SELECT %s, r._version, now() FROM jsonb_to_recordset($1::jsonb) AS r(%s, _version bigint)"
+              " WHERE NOT EXISTS (SELECT 1 FROM %s.tombstone d WHERE d.target_schema = $2"
+              " AND d.collection = $3 AND d.id = r.id AND d.version >= r._version)"
+              " ON CONFLICT (id) DO UPDATE SET %s_version = excluded._version, _synced_at = excluded._synced_at"
+              " WHERE t._version < excluded._version OR (t._version = excluded._version AND"
+              " ROW(%s) IS DISTINCT FROM ROW(%s))",
+              Q(schema).s, Q(c->name).s, cols.s, cols.s, rec.s, Q(state_schema).s, sets.s ? sets.s : "",
+              c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
+    const char *params[] = {payload, schema, c->name};
+    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
+    if (r) {
+        *written += atol(PQcmdTuples(r));
+        PQclear(r);
+    }
+    sb_free(&sql);
+    sb_free(&cols);
+    sb_free(&rec);
+    sb_free(&sets);
+    sb_free(&oldv);
+    sb_free(&newv);
+    free(payload);
+    return r ? T_OK : T_ERR;
+}
+
+static int delete_rows(PGconn *conn, const char *state_schema, const char *schema,
+                       const conn_collection *c, pending *rows, size_t n, long *written, char *err,
+                       size_t errlen)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++)
+        json_array_append_new(arr, json_pack("{s:s,s:I}", "id", rows[i].id, "v", (json_int_t)rows[i].version));
+    char *payload = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    sbuf sql = {0};
+    sb_printf(&sql,
+              "WITH d AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS d(id text, v bigint)),"
+              " ts AS (INSERT INTO %s.tombstone (target_schema, collection, id, version)"
+              "  SELECT $2, $3, id, v FROM d ON CONFLICT (target_schema, collection, id)"
+              "  DO UPDATE SET version = greatest(tombstone.version, excluded.version))"
+              " DELETE FROM %s.%s t USING d WHERE t.id = d.id AND t._version <= d.v",
+              Q(state_schema).s, Q(schema).s, Q(c->name).s);
+    const char *params[] = {payload, schema, c->name};
+    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
+    if (r) {
+        *written += atol(PQcmdTuples(r));
+        PQclear(r);
+    }
+    sb_free(&sql);
+    free(payload);
+    return r ? T_OK : T_ERR;
+}
+
+/* Deletes children of each parent that are not in its current list. */
+static int prune_children(PGconn *conn, const char *state_schema, const char *schema,
+                          const conn_collection *c, pending *parents, size_t n, long *written,
+                          char *err, size_t errlen)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; i < n; i++) {
+        json_t *ids = json_array();
+        size_t k;
+        json_t *child;
+        json_array_foreach(parents[i].obj, k, child) {
+            json_t *cid = json_object_get(child, "id");
+            if (json_is_string(cid))
+                json_array_append(ids, cid);
+        }
+        json_array_append_new(arr, json_pack("{s:s,s:o,s:I}", "parent", parents[i].id, "ids", ids,
+                                             "v", (json_int_t)parents[i].version));
+    }
+    char *payload = json_dumps(arr, JSON_COMPACT);
+    json_decref(arr);
+    sbuf sql = {0};
+    sb_printf(&sql,
+              "WITH p AS (SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(parent text, ids jsonb, v bigint)),"
+              " del AS (DELETE FROM %s.%s t USING p WHERE t.%s = p.parent AND NOT (p.ids ? t.id)"
+              "  AND t._version <= p.v RETURNING t.id, p.v)"
+              " INSERT INTO %s.tombstone (target_schema, collection, id, version)"
+              " SELECT $2, $3, id, v FROM del ON CONFLICT (target_schema, collection, id)"
+              " DO UPDATE SET version = greatest(tombstone.version, excluded.version)",
+              Q(schema).s, Q(c->name).s, Q(c->parent_column).s, Q(state_schema).s);
+    const char *params[] = {payload, schema, c->name};
+    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
+    if (r) {
+        *written += atol(PQcmdTuples(r));
+        PQclear(r);
+    }
+    sb_free(&sql);
+    free(payload);
+    return r ? T_OK : T_ERR;
+}
+
+int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
+                  const connector_ops *ops, void *conn_self, const conn_changes *ch,
+                  const char *read_role, long *written, char *err, size_t errlen)
+{
+    *written = 0;
+    int rc = T_OK;
+    size_t cap = ch->n + 1;
+    for (size_t i = 0; i < ch->n; i++)
+        if (ch->items[i].kind == CONN_CHILDREN)
+            cap += json_array_size(ch->items[i].object);
+    pending *ups = calloc(cap, sizeof(*ups)), *dels = calloc(cap, sizeof(*dels)),
+            *kids = calloc(cap, sizeof(*kids));
+    if (!ups || !dels || !kids)
+        abort();
+    for (size_t coll = 0; coll < s->n && rc == T_OK; coll++) {
+        conn_collection *c = &s->colls[coll];
+        size_t nu = 0, nd = 0, nk = 0;
+        /* one entry per id, in feed order; a later change replaces an earlier */
+        for (size_t i = 0; i < ch->n; i++) {
+            const conn_change *x = &ch->items[i];
+            if (x->coll != coll)
+                continue;
+            if (x->kind == CONN_UPSERT && json_is_object(x->object)) {
+                ups[nu++] = (pending){x, x->object, NULL, x->version, x->id};
+            } else if (x->kind == CONN_DELETE) {
+                dels[nd++] = (pending){x, NULL, NULL, x->version, x->id};
+            } else if (x->kind == CONN_CHILDREN && json_is_array(x->object)) {
+                kids[nk++] = (pending){x, x->object, NULL, x->version, x->id};
+                size_t k;
+                json_t *child;
+                json_array_foreach(x->object, k, child) {
+                    const char *cid = json_string_value(json_object_get(child, "id"));
+                    if (cid)
+                        ups[nu++] = (pending){x, child, x->id, x->version, cid};
+                }
+            }
+        }
+        /* an upsert and a delete of one id: the later in feed order wins */
+        for (size_t i = 0; i < nu; i++) {
+            for (size_t j = 0; j < nd; j++) {
+                if (!ups[i].id || !dels[j].id || strcmp(ups[i].id, dels[j].id) != 0)
+                    continue;
+                if (ups[i].ch < dels[j].ch || (ups[i].ch == dels[j].ch))
+                    ups[i].id = NULL;
+                else
+                    dels[j].id = NULL;
+            }
+        }
+        size_t w = 0;
+        for (size_t i = 0; i < nu; i++)
+            if (ups[i].id)
+                ups[w++] = ups[i];
+        nu = dedupe(ups, w);
+        w = 0;
+        for (size_t i = 0; i < nd; i++)
+            if (dels[i].id)
+                dels[w++] = dels[i];
+        nd = dedupe(dels, w);
+        nk = dedupe(kids, nk);
+        for (size_t i = 0; i < nu && rc == T_OK; i++)
+            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
+        if (rc == T_OK && nu > 0)
+            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, written, err, errlen);
+        if (rc == T_OK && nk > 0 && c->parent_column[0])
+            rc = prune_children(conn, state_schema, schema, c, kids, nk, written, err, errlen);
+        if (rc == T_OK && nd > 0)
+            rc = delete_rows(conn, state_schema, schema, c, dels, nd, written, err, errlen);
+    }
+    free(ups);
+    free(dels);
+    free(kids);
+    return rc;
+}

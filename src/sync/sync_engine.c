@@ -1,0 +1,749 @@
+/*
+ * sync_engine.c - see sync_engine.h. One loop per process: Postgres calls
+ * are synchronous libpq, API calls go through the curl-multi batch client
+ * (pages of several collections run concurrently). Webhooks and /status are
+ * served on libmicrohttpd's thread: a verified webhook's changes are queued
+ * under a mutex and the loop is woken through a pipe. The engine owns every
+ * worker, connection and server it creates.
+ */
+#include "sync/sync_engine.h"
+#include "connectors/connector.h"
+#include "http/http_client.h"
+#include "http/http_server.h"
+#include "http/token_bucket.h"
+#include "pg/pgconn.h"
+#include "sync/sync_db.h"
+#include "sync/sync_status.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ENGINE_MAX_CONCURRENT_PAGES 4
+#define ENGINE_BACKOFF_MIN_MS 200
+#define ENGINE_BACKOFF_MAX_MS 5000
+
+typedef struct sync_worker {
+    const sync_config *cfg;
+    const connector_ops *ops;
+    void *self;
+    conn_schema *schema;
+    char target[64];
+    token_bucket bucket;
+    http_client http;
+    bool holds_lease, tables_ready, steady;
+    int64_t next_lease_ms, next_step_ms, backoff_ms;
+    pthread_mutex_t qlock;
+    conn_changes queue; /* verified webhook changes waiting for the loop */
+} sync_worker;
+
+typedef struct sync_engine {
+    const tether_config *cfg;
+    PGconn *pg;
+    int64_t next_connect_ms, connect_backoff_ms;
+    char holder[128];
+    sync_worker workers[CONFIG_MAX_SYNCS];
+    size_t n;
+    http_server *webhook, *status;
+    int wake[2];
+    volatile sig_atomic_t *stop;
+} sync_engine;
+
+static void drop_pg(sync_engine *e)
+{
+    if (e->pg)
+        PQfinish(e->pg);
+    e->pg = NULL;
+    for (size_t i = 0; i < e->n; i++) {
+        e->workers[i].holds_lease = false;
+        e->workers[i].tables_ready = false;
+    }
+}
+
+/* After a failed statement: is the connection gone? Then reconnect later. */
+static void check_pg(sync_engine *e)
+{
+    if (e->pg && PQstatus(e->pg) != CONNECTION_OK) {
+        log_warn("sync.pg_lost", "reconnecting=true");
+        drop_pg(e);
+    }
+}
+
+static int exec_simple(sync_engine *e, const char *sql, int n, const char *const *p, char *err,
+                       size_t errlen)
+{
+    PGresult *r = sync_db_query(e->pg, sql, n, p, err, errlen);
+    if (!r)
+        return T_ERR;
+    PQclear(r);
+    return T_OK;
+}
+
+static void rollback(sync_engine *e)
+{
+    if (!e->pg)
+        return;
+    PGresult *r = PQexec(e->pg, "ROLLBACK");
+    PQclear(r);
+}
+
+static void record_error(sync_engine *e, sync_worker *w, const char *msg)
+{
+    log_warn("sync.error", "sync=%s error=\"%s\"", w->cfg->name, msg);
+    if (!e->pg)
+        return;
+    char sql[256], err[T_ERRBUF_SIZE];
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.sync SET last_error = $2, last_error_at = now(), updated_at = now() WHERE name = $1",
+             e->cfg->state_schema);
+    const char *p[] = {w->cfg->name, msg};
+    if (exec_simple(e, sql, 2, p, err, sizeof(err)) != T_OK)
+        check_pg(e);
+}
+
+/* Takes or renews W's lease. Sets holds_lease. */
+static int lease_step(sync_engine *e, sync_worker *w)
+{
+    char sql[1024], err[T_ERRBUF_SIZE], secs[32];
+    const char *ss = e->cfg->state_schema;
+    snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
+    snprintf(sql, sizeof(sql), "INSERT INTO %s.lease (sync) VALUES ($1) ON CONFLICT DO NOTHING", ss);
+    const char *p1[] = {w->cfg->name};
+    if (exec_simple(e, sql, 1, p1, err, sizeof(err)) != T_OK)
+        goto failed;
+    snprintf(sql, sizeof(sql),
+             "WITH l AS (SELECT sync FROM %s.lease WHERE sync = $1 AND (holder = $2 OR expires_at < now())"
+             " FOR UPDATE SKIP LOCKED)"
+             " UPDATE %s.lease SET holder = $2, expires_at = now() + make_interval(secs => $3::int)"
+             " FROM l WHERE lease.sync = l.sync RETURNING lease.sync",
+             ss, ss);
+    const char *p[] = {w->cfg->name, e->holder, secs};
+    PGresult *r = sync_db_query(e->pg, sql, 3, p, err, sizeof(err));
+    if (!r)
+        goto failed;
+    bool held = PQntuples(r) > 0;
+    PQclear(r);
+    if (held && !w->holds_lease)
+        log_info("sync.lease_acquired", "sync=%s holder=%s", w->cfg->name, e->holder);
+    else if (!held && w->holds_lease)
+        log_warn("sync.lease_lost", "sync=%s holder=%s", w->cfg->name, e->holder);
+    w->holds_lease = held;
+    return T_OK;
+failed:
+    log_warn("sync.lease_error", "sync=%s error=\"%s\"", w->cfg->name, err);
+    w->holds_lease = false;
+    check_pg(e);
+    return T_ERR;
+}
+
+/* BEGIN and re-check the lease inside the transaction (fencing). */
+static int begin_fenced(sync_engine *e, sync_worker *w, char *err, size_t errlen)
+{
+    if (exec_simple(e, "BEGIN", 0, NULL, err, errlen) != T_OK)
+        return T_ERR;
+    char sql[512], secs[32];
+    snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.lease SET expires_at = now() + make_interval(secs => $3::int)"
+             " WHERE sync = $1 AND holder = $2",
+             e->cfg->state_schema);
+    const char *p[] = {w->cfg->name, e->holder, secs};
+    PGresult *r = sync_db_query(e->pg, sql, 3, p, err, errlen);
+    if (!r) {
+        rollback(e);
+        return T_ERR;
+    }
+    bool ok = atoi(PQcmdTuples(r)) == 1;
+    PQclear(r);
+    if (!ok) {
+        snprintf(err, errlen, "lease lost");
+        w->holds_lease = false;
+        rollback(e);
+        return T_ERR;
+    }
+    return T_OK;
+}
+
+static int commit(sync_engine *e, char *err, size_t errlen)
+{
+    if (exec_simple(e, "COMMIT", 0, NULL, err, errlen) != T_OK) {
+        rollback(e);
+        return T_ERR;
+    }
+    return T_OK;
+}
+
+/* Logs one line per feed entry not already in the event log. */
+static void log_new_events(sync_engine *e, sync_worker *w, const conn_changes *ch, const char *how)
+{
+    int ev = conn_schema_find(w->schema, "event");
+    json_t *ids = json_array();
+    for (size_t i = 0; i < ch->n; i++)
+        if (ch->items[i].event_id[0])
+            json_array_append_new(ids, json_string(ch->items[i].event_id));
+    if (json_array_size(ids) == 0 || ev < 0) {
+        json_decref(ids);
+        return;
+    }
+    char *arr = json_dumps(ids, JSON_COMPACT);
+    json_decref(ids);
+    char sql[512], err[T_ERRBUF_SIZE];
+    snprintf(sql, sizeof(sql),
+             "SELECT x FROM jsonb_array_elements_text($1::jsonb) x WHERE NOT EXISTS"
+             " (SELECT 1 FROM %s.event e WHERE e.id = x)",
+             w->target);
+    const char *p[] = {arr};
+    PGresult *r = sync_db_query(e->pg, sql, 1, p, err, sizeof(err));
+    free(arr);
+    if (!r)
+        return;
+    for (int row = 0; row < PQntuples(r); row++) {
+        const char *id = PQgetvalue(r, row, 0);
+        for (size_t i = 0; i < ch->n; i++) {
+            const conn_change *c = &ch->items[i];
+            if (strcmp(c->event_id, id) != 0)
+                continue;
+            json_t *obj = json_object_get(json_object_get(c->event, "data"), "object");
+            log_info("sync.event", "sync=%s via=%s id=%s type=%s object=%s", w->cfg->name, how, id,
+                     c->event_type, json_string_value(json_object_get(obj, "id")) ?: "-");
+            break;
+        }
+    }
+    PQclear(r);
+}
+
+/* Applies CH and runs STATE_SQL(STATE_PARAMS) in one fenced transaction. */
+static int write_txn(sync_engine *e, sync_worker *w, const conn_changes *ch, const char *state_sql,
+                     int nparams, const char *const *params, long *written, char *err, size_t errlen)
+{
+    if (begin_fenced(e, w, err, errlen) != T_OK)
+        return T_ERR;
+    if (sync_db_apply(e->pg, e->cfg->state_schema, w->target, w->schema, w->ops, w->self, ch,
+                      e->cfg->read_role, written, err, errlen) != T_OK)
+        goto failed;
+    if (state_sql && exec_simple(e, state_sql, nparams, params, err, errlen) != T_OK)
+        goto failed;
+    return commit(e, err, errlen);
+failed:
+    rollback(e);
+    return T_ERR;
+}
+
+static int start_backfill(sync_engine *e, sync_worker *w, char *err, size_t errlen)
+{
+    char cursor[256], sql[1024];
+    if (w->ops->feed_position(w->self, cursor, sizeof(cursor), err, errlen) != T_OK)
+        return T_ERR;
+    if (begin_fenced(e, w, err, errlen) != T_OK)
+        return T_ERR;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s.sync (name, source, target_schema, feed_cursor, backfill_started_at)"
+             " VALUES ($1, $2, $3, $4, now()) ON CONFLICT (name) DO UPDATE SET feed_cursor = excluded.feed_cursor,"
+             " backfill_started_at = now(), backfill_done = false, updated_at = now()",
+             e->cfg->state_schema);
+    const char *p[] = {w->cfg->name, w->ops->source, w->target, cursor};
+    if (exec_simple(e, sql, 4, p, err, errlen) != T_OK)
+        goto failed;
+    snprintf(sql, sizeof(sql),
+             "INSERT INTO %s.collection (sync, collection) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+             e->cfg->state_schema);
+    for (size_t i = 0; i < w->schema->n; i++) {
+        if (!w->schema->colls[i].backfill)
+            continue;
+        const char *q[] = {w->cfg->name, w->schema->colls[i].name};
+        if (exec_simple(e, sql, 2, q, err, errlen) != T_OK)
+            goto failed;
+    }
+    if (commit(e, err, errlen) != T_OK)
+        return T_ERR;
+    log_info("sync.backfill_start", "sync=%s feed_position=%s", w->cfg->name, cursor[0] ? cursor : "-");
+    return T_OK;
+failed:
+    rollback(e);
+    return T_ERR;
+}
+
+static int backfill_step(sync_engine *e, sync_worker *w, char *err, size_t errlen)
+{
+    char sql[1024];
+    const char *ss = e->cfg->state_schema;
+    snprintf(sql, sizeof(sql),
+             "SELECT collection, cursor FROM %s.collection WHERE sync = $1 AND NOT done ORDER BY collection",
+             ss);
+    const char *p[] = {w->cfg->name};
+    PGresult *r = sync_db_query(e->pg, sql, 1, p, err, errlen);
+    if (!r)
+        return T_ERR;
+    conn_page pages[ENGINE_MAX_CONCURRENT_PAGES];
+    size_t n = 0;
+    for (int row = 0; row < PQntuples(r) && n < ENGINE_MAX_CONCURRENT_PAGES; row++) {
+        int ci = conn_schema_find(w->schema, PQgetvalue(r, row, 0));
+        if (ci < 0)
+            continue;
+        memset(&pages[n], 0, sizeof(pages[n]));
+        pages[n].coll = (size_t)ci;
+        snprintf(pages[n].cursor, sizeof(pages[n].cursor), "%s", PQgetvalue(r, row, 1));
+        n++;
+    }
+    PQclear(r);
+    if (n == 0) {
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s.sync SET backfill_done = true, backfill_done_at = now(), updated_at = now()"
+                 " WHERE name = $1",
+                 ss);
+        if (begin_fenced(e, w, err, errlen) != T_OK)
+            return T_ERR;
+        if (exec_simple(e, sql, 1, p, err, errlen) != T_OK) {
+            rollback(e);
+            return T_ERR;
+        }
+        if (commit(e, err, errlen) != T_OK)
+            return T_ERR;
+        log_info("sync.backfill_done", "sync=%s", w->cfg->name);
+        return T_OK;
+    }
+    int rc = w->ops->backfill(w->self, w->schema, pages, n);
+    for (size_t i = 0; i < n; i++) {
+        conn_page *pg = &pages[i];
+        const char *cname = w->schema->colls[pg->coll].name;
+        if (pg->error[0]) {
+            snprintf(err, errlen, "backfill %.60s: %.250s", cname, pg->error);
+            conn_changes_free(&pg->rows);
+            continue;
+        }
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s.collection SET cursor = $3, done = $4, pages = pages + 1,"
+                 " rows_written = rows_written + $5, updated_at = now() WHERE sync = $1 AND collection = $2",
+                 ss);
+        long written = 0;
+        char nrows[32];
+        snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
+        const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
+        char e2[400];
+        if (write_txn(e, w, &pg->rows, sql, 5, q, &written, e2, sizeof(e2)) != T_OK) {
+            snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
+            rc = T_ERR;
+        } else {
+            log_info("sync.backfill_page", "sync=%s collection=%s rows=%zu written=%ld done=%s",
+                     w->cfg->name, cname, pg->rows.n, written, pg->done ? "true" : "false");
+        }
+        conn_changes_free(&pg->rows);
+    }
+    return rc;
+}
+
+static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *err, size_t errlen)
+{
+    conn_changes ch = {0};
+    if (w->ops->changes(w->self, w->schema, cursor, w->cfg->safety_window_ms, &ch, err, errlen) != T_OK) {
+        conn_changes_free(&ch);
+        return T_ERR;
+    }
+    int rc = T_OK;
+    if (ch.n > 0 || strcmp(ch.next_cursor, cursor) != 0) {
+        const char *last_id = NULL;
+        int64_t last_at = 0;
+        for (size_t i = 0; i < ch.n; i++)
+            if (ch.items[i].event_id[0]) {
+                last_id = ch.items[i].event_id;
+                last_at = ch.items[i].version;
+            }
+        log_new_events(e, w, &ch, "poll");
+        char sql[1024], at[32] = "", nev[32];
+        if (last_at)
+            sync_db_iso_time(last_at, at, sizeof(at));
+        snprintf(nev, sizeof(nev), "%zu", ch.new_events);
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s.sync SET feed_cursor = $2, last_event_id = coalesce($3, last_event_id),"
+                 " last_event_at = greatest(last_event_at, $4::timestamptz), updated_at = now()"
+                 " WHERE name = $1",
+                 e->cfg->state_schema);
+        const char *p[] = {w->cfg->name, ch.next_cursor, last_id, last_at ? at : NULL};
+        long written = 0;
+        rc = write_txn(e, w, &ch, sql, 4, p, &written, err, errlen);
+        if (rc == T_OK && written > 0)
+            log_debug("sync.poll_applied", "sync=%s changes=%zu written=%ld cursor=%s", w->cfg->name,
+                      ch.n, written, ch.next_cursor);
+    }
+    conn_changes_free(&ch);
+    return rc;
+}
+
+/* One unit of work for W: returns whether more work is ready at once. */
+static int worker_step(sync_engine *e, sync_worker *w, bool *more, char *err, size_t errlen)
+{
+    *more = false;
+    if (!w->tables_ready) {
+        if (sync_db_ensure_tables(e->pg, w->target, w->schema, e->cfg->read_role, err, errlen) != T_OK)
+            return T_ERR;
+        w->tables_ready = true;
+    }
+    char sql[512];
+    snprintf(sql, sizeof(sql), "SELECT feed_cursor, backfill_done FROM %s.sync WHERE name = $1",
+             e->cfg->state_schema);
+    const char *p[] = {w->cfg->name};
+    PGresult *r = sync_db_query(e->pg, sql, 1, p, err, errlen);
+    if (!r)
+        return T_ERR;
+    bool exists = PQntuples(r) > 0;
+    bool done = exists && strcmp(PQgetvalue(r, 0, 1), "t") == 0;
+    char cursor[256];
+    snprintf(cursor, sizeof(cursor), "%s", exists ? PQgetvalue(r, 0, 0) : "");
+    PQclear(r);
+    int64_t now = token_bucket_now_ms();
+    if (!exists) {
+        *more = true;
+        return start_backfill(e, w, err, errlen);
+    }
+    if (!done) {
+        if (w->steady) {
+            token_bucket_set_rate(&w->bucket, w->cfg->rate_backfill, w->cfg->rate_backfill, now);
+            w->steady = false;
+        }
+        *more = true;
+        return backfill_step(e, w, err, errlen);
+    }
+    if (!w->steady) {
+        token_bucket_set_rate(&w->bucket, w->cfg->rate_steady, w->cfg->rate_steady, now);
+        w->steady = true;
+    }
+    return poll_step(e, w, cursor, err, errlen);
+}
+
+static void drain_webhooks(sync_engine *e, sync_worker *w)
+{
+    conn_changes ch;
+    pthread_mutex_lock(&w->qlock);
+    ch = w->queue;
+    memset(&w->queue, 0, sizeof(w->queue));
+    pthread_mutex_unlock(&w->qlock);
+    if (ch.n == 0)
+        return;
+    if (!e->pg || !w->holds_lease || !w->tables_ready) {
+        /* not ours to write: the poll of the lease holder will see these events */
+        conn_changes_free(&ch);
+        return;
+    }
+    char err[T_ERRBUF_SIZE];
+    long written = 0;
+    log_new_events(e, w, &ch, "webhook");
+    if (write_txn(e, w, &ch, NULL, 0, NULL, &written, err, sizeof(err)) != T_OK) {
+        record_error(e, w, err);
+        check_pg(e);
+    }
+    conn_changes_free(&ch);
+}
+
+static void wake_loop(sync_engine *e)
+{
+    char b = 1;
+    ssize_t n = write(e->wake[1], &b, 1);
+    (void)n;
+}
+
+static void webhook_handler(void *ud, const http_server_request *req, http_server_response *resp)
+{
+    sync_engine *e = ud;
+    resp->content_type = "application/json";
+    if (strcmp(req->method, "POST") != 0 || strncmp(req->path, "/webhook", 8) != 0) {
+        resp->status = 404;
+        resp->body = strdup("{\"error\":\"not found\"}");
+        return;
+    }
+    const char *name = req->path[8] == '/' ? req->path + 9 : NULL;
+    sync_worker *w = NULL;
+    for (size_t i = 0; i < e->n && !w; i++)
+        if (!name || !*name || strcmp(e->workers[i].cfg->name, name) == 0)
+            w = &e->workers[i];
+    if (!w || !w->ops->push) {
+        resp->status = 404;
+        resp->body = strdup("{\"error\":\"no such sync\"}");
+        return;
+    }
+    conn_changes ch = {0};
+    char err[T_ERRBUF_SIZE];
+    const char *sig = http_server_header(req, "Stripe-Signature");
+    if (w->ops->push(w->self, w->schema, sig, req->body, req->body_len, (int64_t)time(NULL), &ch,
+                     err, sizeof(err)) != T_OK) {
+        log_warn("sync.webhook_rejected", "sync=%s reason=\"%s\" bytes=%zu", w->cfg->name, err,
+                 req->body_len);
+        conn_changes_free(&ch);
+        resp->status = 400;
+        json_t *j = json_pack("{s:s}", "error", err);
+        resp->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return;
+    }
+    pthread_mutex_lock(&w->qlock);
+    for (size_t i = 0; i < ch.n; i++) {
+        conn_change *src = &ch.items[i];
+        conn_change *dst = conn_changes_push(&w->queue, src->kind, src->coll, src->id, src->object,
+                                             src->version);
+        memcpy(dst->event_id, src->event_id, sizeof(dst->event_id));
+        memcpy(dst->event_type, src->event_type, sizeof(dst->event_type));
+        dst->event = src->event;
+        src->object = src->event = NULL; /* moved */
+    }
+    pthread_mutex_unlock(&w->qlock);
+    conn_changes_free(&ch);
+    wake_loop(e);
+    resp->status = 200;
+    resp->body = strdup("{\"received\":true}");
+}
+
+static void status_handler(void *ud, const http_server_request *req, http_server_response *resp)
+{
+    sync_engine *e = ud;
+    bool metrics = strcmp(req->path, "/metrics") == 0;
+    if (strcmp(req->method, "GET") != 0 || (!metrics && strcmp(req->path, "/status") != 0)) {
+        resp->status = 404;
+        resp->body = strdup("not found\n");
+        return;
+    }
+    char err[T_ERRBUF_SIZE];
+    /* the loop's connection is not thread-safe: use one of our own */
+    PGconn *c = pgconn_connect(e->cfg->database, "tether-status", err, sizeof(err));
+    json_t *st = c ? sync_status_read(c, e->cfg->state_schema, err, sizeof(err)) : NULL;
+    if (c)
+        PQfinish(c);
+    if (!st) {
+        resp->status = 503;
+        resp->content_type = "application/json";
+        json_t *j = json_pack("{s:s}", "error", err);
+        resp->body = json_dumps(j, JSON_COMPACT);
+        json_decref(j);
+        return;
+    }
+    resp->status = 200;
+    if (metrics) {
+        resp->content_type = "text/plain; version=0.0.4";
+        resp->body = sync_status_metrics(st);
+    } else {
+        resp->content_type = "application/json";
+        resp->body = json_dumps(st, JSON_INDENT(2));
+    }
+    json_decref(st);
+}
+
+static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_atomic_t *stop)
+{
+    memset(e, 0, sizeof(*e));
+    e->cfg = cfg;
+    e->stop = stop;
+    e->wake[0] = e->wake[1] = -1;
+    char host[128] = "";
+    gethostname(host, sizeof(host) - 1);
+    snprintf(e->holder, sizeof(e->holder), "%.80s:%d:%lld", host, (int)getpid(),
+             (long long)time(NULL));
+    if (pipe(e->wake) != 0)
+        return T_ERR;
+    fcntl(e->wake[0], F_SETFL, O_NONBLOCK);
+    fcntl(e->wake[1], F_SETFL, O_NONBLOCK);
+    char err[T_ERRBUF_SIZE];
+    for (size_t i = 0; i < cfg->nsyncs; i++) {
+        const sync_config *sc = &cfg->syncs[i];
+        sync_worker *w = &e->workers[e->n];
+        w->cfg = sc;
+        w->ops = connector_find(sc->source);
+        if (!w->ops) {
+            fprintf(stderr, "tether sync: sync '%s': source '%s' is not supported yet\n", sc->name,
+                    sc->source ? sc->source : "");
+            log_error("sync.unsupported_source", "sync=%s source=%s", sc->name, sc->source ?: "");
+            return T_ERR;
+        }
+        pthread_mutex_init(&w->qlock, NULL);
+        e->n++;
+        snprintf(w->target, sizeof(w->target), "%s", sc->schema && *sc->schema ? sc->schema : sc->source);
+        token_bucket_init(&w->bucket, sc->rate_backfill, sc->rate_backfill, token_bucket_now_ms());
+        if (http_client_init(&w->http, &w->bucket) != T_OK)
+            return T_ERR;
+        w->http.stop = stop;
+        w->self = w->ops->open(sc, &w->http, err, sizeof(err));
+        if (!w->self) {
+            fprintf(stderr, "tether sync: %s\n", err);
+            return T_ERR;
+        }
+        w->schema = calloc(1, sizeof(*w->schema));
+        if (!w->schema)
+            abort();
+        if (w->ops->describe(w->self, w->schema, err, sizeof(err)) != T_OK) {
+            fprintf(stderr, "tether sync: %s\n", err);
+            return T_ERR;
+        }
+        if (sc->collections && *sc->collections) {
+            /* keep only the configured collections (their children and the event log stay) */
+            for (size_t k = 0; k < w->schema->n; k++) {
+                conn_collection *c = &w->schema->colls[k];
+                char list[1024];
+                snprintf(list, sizeof(list), ",%s,", sc->collections);
+                char needle[80];
+                snprintf(needle, sizeof(needle), ",%s,", c->parent[0] ? c->parent : c->name);
+                if (c->backfill && !strstr(list, needle))
+                    c->backfill = false;
+            }
+        }
+        if (!sc->webhook_secret && cfg->webhook_listen)
+            log_warn("sync.no_webhook_secret", "sync=%s webhooks=rejected", sc->name);
+    }
+    if (cfg->webhook_listen && *cfg->webhook_listen) {
+        int port = 0;
+        e->webhook = http_server_start(cfg->webhook_listen, webhook_handler, e, &port, err, sizeof(err));
+        if (!e->webhook) {
+            fprintf(stderr, "tether sync: webhooks: %s\n", err);
+            return T_ERR;
+        }
+        log_info("sync.webhook_listen", "addr=%s port=%d", cfg->webhook_listen, port);
+    }
+    if (cfg->status_listen && *cfg->status_listen) {
+        int port = 0;
+        e->status = http_server_start(cfg->status_listen, status_handler, e, &port, err, sizeof(err));
+        if (!e->status) {
+            fprintf(stderr, "tether sync: status: %s\n", err);
+            return T_ERR;
+        }
+        log_info("sync.status_listen", "addr=%s port=%d", cfg->status_listen, port);
+    }
+    return T_OK;
+}
+
+static void engine_close(sync_engine *e)
+{
+    http_server_stop(e->webhook);
+    http_server_stop(e->status);
+    if (e->pg) {
+        /* hand the leases over at once instead of after they expire */
+        char sql[256], err[T_ERRBUF_SIZE];
+        snprintf(sql, sizeof(sql),
+                 "UPDATE %s.lease SET expires_at = '-infinity' WHERE holder = $1", e->cfg->state_schema);
+        const char *p[] = {e->holder};
+        exec_simple(e, sql, 1, p, err, sizeof(err));
+    }
+    drop_pg(e);
+    for (size_t i = 0; i < e->n; i++) {
+        sync_worker *w = &e->workers[i];
+        if (w->self)
+            w->ops->close(w->self);
+        http_client_cleanup(&w->http);
+        conn_changes_free(&w->queue);
+        free(w->schema);
+        pthread_mutex_destroy(&w->qlock);
+    }
+    if (e->wake[0] >= 0)
+        close(e->wake[0]);
+    if (e->wake[1] >= 0)
+        close(e->wake[1]);
+}
+
+/* Server notices (e.g. from DDL IF NOT EXISTS) go to the debug log, not stderr. */
+static void on_pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    char line[512];
+    snprintf(line, sizeof(line), "%s", message);
+    size_t n = strlen(line);
+    while (n > 0 && line[n - 1] == '\n')
+        line[--n] = '\0';
+    log_debug("sync.pg_notice", "message=\"%s\"", line);
+}
+
+static void engine_connect(sync_engine *e)
+{
+    int64_t now = token_bucket_now_ms();
+    if (e->pg || now < e->next_connect_ms)
+        return;
+    char err[T_ERRBUF_SIZE];
+    e->pg = pgconn_connect(e->cfg->database, "tether-sync", err, sizeof(err));
+    if (e->pg)
+        PQsetNoticeProcessor(e->pg, on_pg_notice, NULL);
+    if (e->pg && sync_db_ensure_state(e->pg, e->cfg->state_schema, err, sizeof(err)) != T_OK) {
+        PQfinish(e->pg);
+        e->pg = NULL;
+    }
+    if (!e->pg) {
+        e->connect_backoff_ms = e->connect_backoff_ms ? e->connect_backoff_ms * 2 : ENGINE_BACKOFF_MIN_MS;
+        if (e->connect_backoff_ms > ENGINE_BACKOFF_MAX_MS)
+            e->connect_backoff_ms = ENGINE_BACKOFF_MAX_MS;
+        e->next_connect_ms = now + e->connect_backoff_ms;
+        log_warn("sync.pg_connect_failed", "error=\"%s\" retry_ms=%lld", err,
+                 (long long)e->connect_backoff_ms);
+        return;
+    }
+    e->connect_backoff_ms = 0;
+    log_info("sync.pg_connected", "holder=%s", e->holder);
+    for (size_t i = 0; i < e->n; i++)
+        e->workers[i].next_lease_ms = 0;
+}
+
+int sync_engine_run(const tether_config *cfg, volatile sig_atomic_t *stop)
+{
+    sync_engine *e = calloc(1, sizeof(*e));
+    if (!e)
+        abort();
+    if (engine_open(e, cfg, stop) != T_OK) {
+        engine_close(e);
+        free(e);
+        return T_ERR;
+    }
+    log_info("sync.start", "syncs=%zu holder=%s", e->n, e->holder);
+    while (!*stop) {
+        engine_connect(e);
+        int64_t now = token_bucket_now_ms();
+        int64_t next = now + 1000;
+        for (size_t i = 0; i < e->n && e->pg && !*stop; i++) {
+            sync_worker *w = &e->workers[i];
+            if (now >= w->next_lease_ms) {
+                lease_step(e, w);
+                w->next_lease_ms = now + (int64_t)cfg->lease_seconds * 1000 / 3;
+            }
+            if (!e->pg)
+                break;
+            if (w->holds_lease && now >= w->next_step_ms) {
+                bool more = false;
+                char err[T_ERRBUF_SIZE] = "";
+                if (worker_step(e, w, &more, err, sizeof(err)) != T_OK) {
+                    if (!*stop) {
+                        record_error(e, w, err);
+                        check_pg(e);
+                    }
+                    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : ENGINE_BACKOFF_MIN_MS;
+                    if (w->backoff_ms > ENGINE_BACKOFF_MAX_MS)
+                        w->backoff_ms = ENGINE_BACKOFF_MAX_MS;
+                    w->next_step_ms = token_bucket_now_ms() + w->backoff_ms;
+                } else {
+                    w->backoff_ms = 0;
+                    w->next_step_ms = more ? 0 : token_bucket_now_ms() + w->cfg->poll_interval_ms;
+                }
+            }
+            if (w->next_step_ms < next && w->holds_lease)
+                next = w->next_step_ms;
+            if (w->next_lease_ms < next)
+                next = w->next_lease_ms;
+        }
+        for (size_t i = 0; i < e->n && e->pg; i++)
+            drain_webhooks(e, &e->workers[i]);
+        if (!e->pg && e->next_connect_ms < next)
+            next = e->next_connect_ms;
+        now = token_bucket_now_ms();
+        if (next > now && !*stop) {
+            struct pollfd pfd = {e->wake[0], POLLIN, 0};
+            int ms = (int)(next - now);
+            if (poll(&pfd, 1, ms) > 0) {
+                char buf[64];
+                while (read(e->wake[0], buf, sizeof(buf)) > 0) {
+                }
+            }
+        }
+    }
+    log_info("sync.stop", "holder=%s", e->holder);
+    engine_close(e);
+    free(e);
+    return T_OK;
+}
