@@ -3,6 +3,7 @@
  * stand-in for the API (emulators/), for the demo, tests and benchmarks.
  */
 #include "cli/cli.h"
+#include "emulators/salesforce/sf_emulator.h"
 #include "util/common.h"
 
 #include <getopt.h>
@@ -27,6 +28,9 @@ int cmd_emulate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* `tether emulate salesforce ...`: the emulator parses its own flags. */
+    if (argc >= 2 && strcmp(argv[1], "salesforce") == 0)
+        return sf_emulator_main(argc - 1, argv + 1);
     int c;
     while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
