@@ -5,6 +5,7 @@
  */
 #include "cli/cli.h"
 #include "emulators/common/emu_http.h"
+#include "emulators/salesforce/sf_emulator.h"
 #include "emulators/stripe/stripe_emulator.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -113,6 +114,9 @@ int cmd_emulate(int argc, char **argv)
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    /* `tether emulate salesforce ...`: the emulator parses its own flags. */
+    if (argc >= 2 && strcmp(argv[1], "salesforce") == 0)
+        return sf_emulator_main(argc - 1, argv + 1);
     stripe_emu_config cfg;
     memset(&cfg, 0, sizeof cfg);
     const char *listen = NULL, *port_file = NULL;

@@ -1,0 +1,447 @@
+/*
+ * sf_query.c - SOQL execution and query cursors for the Salesforce emulator
+ * (see sf_query.h). Result row lists are owned by cursors; parsed queries are
+ * freed before returning.
+ */
+#include "emulators/salesforce/sf_query.h"
+#include "emulators/salesforce/sf_soql.h"
+#include "emulators/salesforce/sf_time.h"
+#include "util/common.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define SF_HTTP_BAD_REQUEST 400
+#define SF_CURSOR_PREFIX "01g"
+
+void sf_query_engine_free(sf_query_engine *qe)
+{
+    for (size_t i = 0; i < SF_QUERY_MAX_CURSORS; i++) {
+        free(qe->cursors[i].fields);
+        free(qe->cursors[i].rows);
+    }
+    memset(qe, 0, sizeof(*qe));
+}
+
+static void sf_cursor_clear(sf_cursor *c)
+{
+    free(c->fields);
+    free(c->rows);
+    memset(c, 0, sizeof(*c));
+}
+
+/* ---- binding ------------------------------------------------------------ */
+
+static bool sf_query_lit_fits(const sf_field *f, const sf_soql_lit *lit)
+{
+    if (lit->kind == SF_LIT_NULL)
+        return true;
+    switch (f->type) {
+    case SF_T_BOOLEAN: return lit->kind == SF_LIT_BOOL;
+    case SF_T_DATETIME: return lit->kind == SF_LIT_DATETIME;
+    case SF_T_DATE: return lit->kind == SF_LIT_DATE;
+    case SF_T_ADDRESS: return false;
+    default:
+        if (sf_schema_type_is_numeric(f->type))
+            return lit->kind == SF_LIT_NUMBER;
+        return lit->kind == SF_LIT_STRING;
+    }
+}
+
+static int sf_query_bind(const sf_object *obj, sf_soql_cond *c, sf_error *err)
+{
+    for (; c; c = c->lhs) {
+        if (c->op == SF_OP_AND || c->op == SF_OP_OR) {
+            if (sf_query_bind(obj, c->rhs, err) != T_OK)
+                return T_ERR;
+            continue;
+        }
+        if (c->op == SF_OP_NOT)
+            continue;
+        const sf_field *f = sf_schema_field(obj, c->field);
+        if (!f) {
+            sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_FIELD", NULL,
+                         "No such column '%.80s' on entity '%s'. If you are attempting to use a "
+                         "custom field, be sure to append the '__c' after the custom field name.",
+                         c->field, obj->name);
+            return T_ERR;
+        }
+        if (f->type == SF_T_ADDRESS || f->type == SF_T_TEXTAREA) {
+            sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_FIELD", NULL,
+                         "field '%s' can not be filtered in a query call", f->name);
+            return T_ERR;
+        }
+        for (size_t i = 0; i < c->nvalues; i++) {
+            if (!sf_query_lit_fits(f, &c->values[i]) ||
+                (c->op == SF_OP_LIKE && !sf_schema_type_is_text(f->type) &&
+                 f->type != SF_T_ID && f->type != SF_T_REFERENCE)) {
+                sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_FIELD", NULL,
+                             "value of filter criterion for field '%s' must be of type %s and "
+                             "should not be enclosed in quotes",
+                             f->name, sf_schema_type_name(f->type));
+                return T_ERR;
+            }
+        }
+        c->bound = f;
+    }
+    return T_OK;
+}
+
+/* ---- evaluation --------------------------------------------------------- */
+
+/* Datetime value of a record field in ms; false when null. */
+static bool sf_query_ms(const sf_table *t, uint32_t idx, const sf_field *f, int64_t *ms)
+{
+    const sf_record *r = &t->recs[idx];
+    switch (f->source) {
+    case SF_SRC_CREATED: *ms = r->created; return true;
+    case SF_SRC_LASTMOD: *ms = r->modified; return true;
+    case SF_SRC_STAMP: *ms = r->stamp; return true;
+    default: {
+        char buf[SF_VALUE_BUFLEN];
+        const char *v = sf_store_value(t, idx, f, buf);
+        return v && sf_time_parse(v, 0, ms) == T_OK;
+    }
+    }
+}
+
+static int sf_query_cmp_num(double a, double b) { return a < b ? -1 : a > b; }
+static int sf_query_cmp_ms(int64_t a, int64_t b) { return a < b ? -1 : a > b; }
+
+static int sf_query_cmp_text(const sf_field *f, const char *a, const char *b)
+{
+    if ((f->type == SF_T_ID || f->type == SF_T_REFERENCE) && strlen(a) >= 15 &&
+        strlen(b) >= 15)
+        return strncmp(a, b, 15);
+    return strcasecmp(a, b);
+}
+
+/* Compares the record's value with LIT; *IS_NULL when the record value is null. */
+static int sf_query_cmp(const sf_table *t, uint32_t idx, const sf_field *f,
+                        const sf_soql_lit *lit, bool *is_null)
+{
+    char buf[SF_VALUE_BUFLEN];
+    *is_null = false;
+    if (f->type == SF_T_DATETIME) {
+        int64_t ms;
+        if (!sf_query_ms(t, idx, f, &ms)) {
+            *is_null = true;
+            return 0;
+        }
+        return sf_query_cmp_ms(ms, lit->ms);
+    }
+    const char *v = sf_store_value(t, idx, f, buf);
+    if (!v) {
+        *is_null = true;
+        return 0;
+    }
+    if (sf_schema_type_is_numeric(f->type))
+        return sf_query_cmp_num(strtod(v, NULL), lit->num);
+    if (f->type == SF_T_BOOLEAN || f->type == SF_T_DATE)
+        return strcmp(v, lit->text);
+    return sf_query_cmp_text(f, v, lit->text);
+}
+
+/* SQL LIKE with % and _, case-insensitive, backslash escapes. */
+static bool sf_query_like(const char *s, const char *pat)
+{
+    const char *star_p = NULL, *star_s = NULL;
+    while (*s) {
+        char pc = *pat;
+        bool escaped = pc == '\\' && pat[1];
+        if (escaped)
+            pc = pat[1];
+        if (!escaped && pc == '%') {
+            star_p = ++pat;
+            star_s = s;
+            continue;
+        }
+        if (pc && ((!escaped && pc == '_') ||
+                   (unsigned char)tolower((unsigned char)pc) == tolower((unsigned char)*s))) {
+            pat += escaped ? 2 : 1;
+            s++;
+            continue;
+        }
+        if (!star_p)
+            return false;
+        pat = star_p;
+        s = ++star_s;
+    }
+    while (*pat == '%')
+        pat++;
+    return *pat == '\0';
+}
+
+static bool sf_query_eval(const sf_table *t, uint32_t idx, const sf_soql_cond *c)
+{
+    switch (c->op) {
+    case SF_OP_AND: return sf_query_eval(t, idx, c->lhs) && sf_query_eval(t, idx, c->rhs);
+    case SF_OP_OR: return sf_query_eval(t, idx, c->lhs) || sf_query_eval(t, idx, c->rhs);
+    case SF_OP_NOT: return !sf_query_eval(t, idx, c->lhs);
+    default: break;
+    }
+    const sf_field *f = c->bound;
+    bool is_null;
+    if (c->op == SF_OP_IN || c->op == SF_OP_NOT_IN) {
+        bool found = false;
+        for (size_t i = 0; i < c->nvalues && !found; i++) {
+            int cmp = sf_query_cmp(t, idx, f, &c->values[i], &is_null);
+            found = c->values[i].kind == SF_LIT_NULL ? is_null : (!is_null && cmp == 0);
+        }
+        return c->op == SF_OP_IN ? found : !found;
+    }
+    const sf_soql_lit *lit = &c->values[0];
+    if (c->op == SF_OP_LIKE) {
+        char buf[SF_VALUE_BUFLEN];
+        const char *v = sf_store_value(t, idx, f, buf);
+        return v && sf_query_like(v, lit->text);
+    }
+    int cmp = sf_query_cmp(t, idx, f, lit, &is_null);
+    if (lit->kind == SF_LIT_NULL) {
+        if (c->op == SF_OP_EQ)
+            return is_null;
+        if (c->op == SF_OP_NE)
+            return !is_null;
+        return false;
+    }
+    if (is_null)
+        return c->op == SF_OP_NE;
+    switch (c->op) {
+    case SF_OP_EQ: return cmp == 0;
+    case SF_OP_NE: return cmp != 0;
+    case SF_OP_LT: return cmp < 0;
+    case SF_OP_LE: return cmp <= 0;
+    case SF_OP_GT: return cmp > 0;
+    case SF_OP_GE: return cmp >= 0;
+    default: return false;
+    }
+}
+
+/* ---- ordering ----------------------------------------------------------- */
+
+typedef struct sf_order_ctx {
+    const sf_table *t;
+    const sf_soql_order *order;
+    const sf_field **fields;
+    size_t n;
+} sf_order_ctx;
+
+static int sf_query_order_cmp(const void *pa, const void *pb, void *arg)
+{
+    const sf_order_ctx *ctx = arg;
+    uint32_t a = *(const uint32_t *)pa, b = *(const uint32_t *)pb;
+    for (size_t i = 0; i < ctx->n; i++) {
+        const sf_field *f = ctx->fields[i];
+        int cmp = 0;
+        bool na, nb;
+        if (f->type == SF_T_ID) {
+            cmp = a < b ? -1 : a > b;
+            na = nb = false;
+        } else if (f->type == SF_T_DATETIME) {
+            int64_t ma = 0, mb = 0;
+            na = !sf_query_ms(ctx->t, a, f, &ma);
+            nb = !sf_query_ms(ctx->t, b, f, &mb);
+            cmp = sf_query_cmp_ms(ma, mb);
+        } else {
+            char ba[SF_VALUE_BUFLEN], bb[SF_VALUE_BUFLEN];
+            const char *va = sf_store_value(ctx->t, a, f, ba);
+            const char *vb = sf_store_value(ctx->t, b, f, bb);
+            na = !va;
+            nb = !vb;
+            if (va && vb)
+                cmp = sf_schema_type_is_numeric(f->type)
+                          ? sf_query_cmp_num(strtod(va, NULL), strtod(vb, NULL))
+                          : sf_query_cmp_text(f, va, vb);
+        }
+        if (na != nb)
+            return na == ctx->order[i].nulls_last ? 1 : -1;
+        if (na)
+            continue;
+        if (cmp)
+            return ctx->order[i].desc ? -cmp : cmp;
+    }
+    return a < b ? -1 : a > b;
+}
+
+/* ---- running ------------------------------------------------------------ */
+
+static json_t *sf_query_batch(const sf_table *t, sf_cursor *c, size_t offset, bool *done,
+                              const char *version, char *locator, size_t total)
+{
+    json_t *records = json_array();
+    size_t end = offset + c->batch < c->nrows ? offset + c->batch : c->nrows;
+    for (size_t i = offset; i < end; i++)
+        json_array_append_new(records,
+                              sf_store_record_json(t, c->rows[i], c->fields, c->nfields, version));
+    *done = end >= c->nrows;
+    json_t *out = json_pack("{s:I, s:b}", "totalSize", (json_int_t)total, "done", *done);
+    if (!*done) {
+        char url[128];
+        snprintf(url, sizeof(url), "/services/data/v%s/query/%s-%zu", version, locator, end);
+        json_object_set_new(out, "nextRecordsUrl", json_string(url));
+    }
+    json_object_set_new(out, "records", records);
+    return out;
+}
+
+static void sf_query_locator(const sf_cursor *c, char *out)
+{
+    snprintf(out, 32, SF_CURSOR_PREFIX "Dn%012llu", (unsigned long long)c->serial);
+}
+
+int sf_query_run(sf_store *st, sf_query_engine *qe, const char *soql, bool all, size_t batch,
+                 const char *version, json_t **out, sf_error *err)
+{
+    char perr[256];
+    sf_soql_query *q = NULL;
+    sf_cursor c = {0};
+    const sf_field **order_fields = NULL;
+    *out = NULL;
+    if (sf_soql_parse(soql, &q, perr, sizeof(perr)) != T_OK) {
+        sf_error_set(err, SF_HTTP_BAD_REQUEST, "MALFORMED_QUERY", NULL, "%s", perr);
+        return T_ERR;
+    }
+    const sf_object *obj = sf_schema_object(q->object);
+    if (!obj) {
+        sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_TYPE", NULL,
+                     "sObject type '%.80s' is not supported. If you are attempting to use a "
+                     "custom object, be sure to append the '__c' after the entity name.",
+                     q->object);
+        goto failed;
+    }
+    sf_table *t = sf_store_table(st, obj);
+    c.obj = obj;
+    c.fields = calloc(q->nfields ? q->nfields : 1, sizeof(*c.fields));
+    order_fields = calloc(q->norder ? q->norder : 1, sizeof(*order_fields));
+    if (!c.fields || !order_fields)
+        goto oom;
+    for (size_t i = 0; i < q->nfields; i++) {
+        const sf_field *f = sf_schema_field(obj, q->fields[i]);
+        if (!f) {
+            sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_FIELD", NULL,
+                         strchr(q->fields[i], '.')
+                             ? "Didn't understand relationship '%.80s' in field path. If you "
+                               "are attempting to use a custom relationship, be sure to append "
+                               "the '__r' after the custom relationship name."
+                             : "No such column '%.80s' on entity '%s'. If you are attempting to "
+                               "use a custom field, be sure to append the '__c' after the "
+                               "custom field name.",
+                         q->fields[i], obj->name);
+            goto failed;
+        }
+        c.fields[c.nfields++] = f;
+    }
+    for (size_t i = 0; i < q->norder; i++) {
+        order_fields[i] = sf_schema_field(obj, q->order[i].field);
+        if (!order_fields[i] || order_fields[i]->type == SF_T_ADDRESS ||
+            order_fields[i]->type == SF_T_TEXTAREA) {
+            sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_FIELD", NULL,
+                         "No such column '%.80s' on entity '%s' (or it cannot be sorted).",
+                         q->order[i].field, obj->name);
+            goto failed;
+        }
+    }
+    if (sf_query_bind(obj, q->where, err) != T_OK)
+        goto failed;
+
+    /* Candidate rows: change order when ordering by SystemModstamp ASC. */
+    bool by_stamp = q->norder >= 1 && order_fields[0]->source == SF_SRC_STAMP &&
+                    !q->order[0].desc;
+    c.rows = malloc((t->n ? t->n : 1) * sizeof(uint32_t));
+    if (!c.rows)
+        goto oom;
+    uint32_t idx = by_stamp ? t->head : 0;
+    while (by_stamp ? idx != SF_NONE : idx < t->n) {
+        if ((all || !t->recs[idx].deleted) && (!q->where || sf_query_eval(t, idx, q->where)))
+            c.rows[c.nrows++] = idx;
+        idx = by_stamp ? t->recs[idx].next : idx + 1;
+    }
+    if (q->norder > (by_stamp ? 1u : 0u) && !(q->norder == 1 && order_fields[0]->type == SF_T_ID &&
+                                              !q->order[0].desc)) {
+        sf_order_ctx ctx = {t, q->order, order_fields, q->norder};
+        qsort_r(c.rows, c.nrows, sizeof(uint32_t), sf_query_order_cmp, &ctx);
+    }
+    size_t offset = q->offset > 0 ? (size_t)q->offset : 0;
+    if (offset > c.nrows)
+        offset = c.nrows;
+    memmove(c.rows, c.rows + offset, (c.nrows - offset) * sizeof(uint32_t));
+    c.nrows -= offset;
+    if (q->limit >= 0 && (size_t)q->limit < c.nrows)
+        c.nrows = (size_t)q->limit;
+    c.batch = batch;
+
+    if (q->count) {
+        *out = json_pack("{s:I, s:b, s:[]}", "totalSize", (json_int_t)c.nrows, "done", 1,
+                         "records");
+        sf_cursor_clear(&c);
+        goto done;
+    }
+    bool finished;
+    char locator[32];
+    if (c.nrows <= batch) {
+        c.serial = 0;
+        *out = sf_query_batch(t, &c, 0, &finished, version, locator, c.nrows);
+        sf_cursor_clear(&c);
+        goto done;
+    }
+    /* Keep a cursor: reuse a free slot or drop the least recently used. */
+    size_t slot = 0;
+    for (size_t i = 0; i < SF_QUERY_MAX_CURSORS; i++) {
+        if (!qe->cursors[i].serial) {
+            slot = i;
+            break;
+        }
+        if (qe->cursors[i].used < qe->cursors[slot].used)
+            slot = i;
+    }
+    sf_cursor_clear(&qe->cursors[slot]);
+    c.serial = ++qe->next_serial;
+    c.used = ++qe->clock;
+    qe->cursors[slot] = c;
+    sf_query_locator(&qe->cursors[slot], locator);
+    *out = sf_query_batch(t, &qe->cursors[slot], 0, &finished, version, locator, c.nrows);
+done:
+    free(order_fields);
+    sf_soql_free(q);
+    return T_OK;
+oom:
+    sf_error_set(err, 500, "UNKNOWN_EXCEPTION", NULL, "out of memory");
+failed:
+    free(order_fields);
+    sf_cursor_clear(&c);
+    sf_soql_free(q);
+    return T_ERR;
+}
+
+int sf_query_more(sf_store *st, sf_query_engine *qe, const char *locator, const char *version,
+                  json_t **out, sf_error *err)
+{
+    *out = NULL;
+    unsigned long long serial;
+    size_t offset;
+    int used = 0;
+    if (sscanf(locator, SF_CURSOR_PREFIX "Dn%12llu-%zu%n", &serial, &offset, &used) != 2 ||
+        (size_t)used != strlen(locator))
+        goto invalid;
+    for (size_t i = 0; i < SF_QUERY_MAX_CURSORS; i++) {
+        sf_cursor *c = &qe->cursors[i];
+        if (c->serial != serial || !serial || offset > c->nrows)
+            continue;
+        char loc[32];
+        bool done;
+        sf_query_locator(c, loc);
+        c->used = ++qe->clock;
+        *out = sf_query_batch(sf_store_table(st, c->obj), c, offset, &done, version, loc,
+                              c->nrows);
+        if (done)
+            sf_cursor_clear(c);
+        return T_OK;
+    }
+invalid:
+    sf_error_set(err, SF_HTTP_BAD_REQUEST, "INVALID_QUERY_LOCATOR", NULL,
+                 "invalid query locator");
+    return T_ERR;
+}
