@@ -111,7 +111,7 @@ void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *pre
     stripe_obj *o = stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL);
     if (!o)
         return;
-    o->visible_ms = stripe_now_ms() + r->emu->faults.event_delay_ms;
+    o->created_ms = stripe_now_ms();
     /* Fan out to webhook endpoints: flags first, then API-registered ones. */
     if (!r->emu->wh)
         return;
@@ -239,7 +239,7 @@ static int stripe_retrieve(stripe_req *r, stripe_kind kind, stripe_obj *o)
             return stripe_reply(r, json_pack("{s:s,s:s,s:b}", "id", o->id, "object", "customer", "deleted", 1));
         return stripe_err_missing(r, stripe_kinds[kind].object, o->id, "id", 404);
     }
-    if (kind == STRIPE_EVENT && o->visible_ms > stripe_now_ms())
+    if (kind == STRIPE_EVENT && o->created_ms + r->emu->faults.event_delay_ms > stripe_now_ms())
         return stripe_err_missing(r, "event", o->id, "id", 404);
     if (!json_object_get(r->params, "expand")) {
         free(r->body);
@@ -315,6 +315,7 @@ typedef struct stripe_list_filter {
     json_t *types;    /* events: types[] */
     int exclude_key2_canceled; /* subscriptions default */
     int events;
+    int64_t event_delay_ms;
     const char *json_field[2]; /* JSON-level equality filters */
     const char *json_value[2];
 } stripe_list_filter;
@@ -334,7 +335,7 @@ static int stripe_list_match(const stripe_obj *o, const stripe_list_filter *f, i
 {
     if (!o->json)
         return 0;
-    if (f->events && o->visible_ms > now_ms)
+    if (f->events && o->created_ms + f->event_delay_ms > now_ms)
         return 0;
     if (f->key && (!o->key || strcmp(o->key, f->key) != 0))
         return 0;
@@ -472,6 +473,7 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     case STRIPE_PAYMENT_INTENT: f.key = stripe_param_str(r, "customer"); break;
     case STRIPE_EVENT:
         f.events = 1;
+        f.event_delay_ms = r->emu->faults.event_delay_ms;
         f.key = stripe_param_str(r, "type");
         if (f.key && strchr(f.key, '*')) {
             f.types = json_pack("[s]", f.key);
