@@ -499,6 +499,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     stripe_store_created_range(st, kind, gte, lte, &lo, &hi);
     stripe_obj **a = st->objs[kind];
     stripe_obj **page = malloc((size_t)(limit + 1) * sizeof *page);
+    if (!page) {
+        json_decref(f.types);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     size_t n = 0;
     int has_more = 0;
     int64_t now_ms = stripe_now_ms();
@@ -568,6 +572,14 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
         }
     }
     out = malloc(cap);
+    if (!out) {
+        if (expand)
+            for (i = 0; i < n; i++)
+                free(rendered[i]);
+        free(rendered);
+        free(page);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     len += (size_t)snprintf(out, cap, "{\"object\":\"list\",\"data\":[");
     for (i = 0; i < n; i++) {
         const char *js = expand ? rendered[i] : page[i]->json;
