@@ -556,6 +556,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     char **rendered = NULL;
     if (expand) {
         rendered = calloc(n ? n : 1, sizeof *rendered);
+        if (!rendered) {
+            free(page);
+            return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+        }
         for (i = 0; i < n; i++) {
             json_t *obj = stripe_store_load(page[i]);
             if (stripe_expand(r, obj, "data.") != T_OK) {
