@@ -91,9 +91,38 @@ int stripe_reply(stripe_req *r, json_t *v)
 
 /* ---- events ---- */
 
+/* Does webhook endpoint W (stored object) want events of TYPE? */
+static int stripe_endpoint_wants(const stripe_obj *w, const char *type)
+{
+    if (!w->json)
+        return 0;
+    json_t *v = stripe_store_load(w);
+    const char *status = json_string_value(json_object_get(v, "status"));
+    int match = 0;
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(v, "enabled_events"), k, e)
+    {
+        const char *s = json_string_value(e);
+        if (s && (strcmp(s, "*") == 0 || strcmp(s, type) == 0))
+            match = 1;
+    }
+    match = match && status && strcmp(status, "enabled") == 0;
+    json_decref(v);
+    return match;
+}
+
 void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *prev)
 {
     stripe_store *st = r->st;
+    stripe_obj **we = st->objs[STRIPE_WEBHOOK_ENDPOINT];
+    size_t n_we = st->n[STRIPE_WEBHOOK_ENDPOINT];
+    /* Who gets it: --webhook flags, then enabled endpoints from the API. */
+    int pending = r->emu->wh ? r->emu->cfg.n_webhooks : 0;
+    unsigned char *wants = n_we && r->emu->wh ? calloc(n_we, 1) : NULL;
+    for (size_t i = 0; wants && i < n_we; i++)
+        if ((wants[i] = (unsigned char)stripe_endpoint_wants(we[i], type)))
+            pending++;
     char id[32];
     stripe_store_new_id(st, "evt", id);
     int64_t created = stripe_store_now(st);
@@ -102,41 +131,21 @@ void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *pre
         json_object_set_new(data, "previous_attributes", prev);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:I,s:o,s:b,s:i,s:{s:s?,s:s?},s:s}", "id", id, "object", "event",
                            "api_version", STRIPE_EMU_API_VERSION, "created", (json_int_t)created, "data", data,
-                           "livemode", 0, "pending_webhooks", 0, "request", "id", r->request_id,
+                           "livemode", 0, "pending_webhooks", pending, "request", "id", r->request_id,
                            "idempotency_key", r->idempotency_key, "type", type);
     char *json = stripe_store_dump(ev);
     json_decref(ev);
-    if (!json)
-        return;
-    stripe_obj *o = stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL);
-    if (!o)
-        return;
-    o->visible_ms = stripe_now_ms() + r->emu->faults.event_delay_ms;
-    /* Fan out to webhook endpoints: flags first, then API-registered ones. */
-    if (!r->emu->wh)
-        return;
-    for (int i = 0; i < r->emu->cfg.n_webhooks; i++)
-        stripe_webhooks_enqueue(r->emu->wh, r->emu->cfg.webhook_urls[i], r->emu->cfg.webhook_secrets[i], o->json);
-    stripe_obj **we = st->objs[STRIPE_WEBHOOK_ENDPOINT];
-    for (size_t i = 0; i < st->n[STRIPE_WEBHOOK_ENDPOINT]; i++) {
-        if (!we[i]->json)
-            continue;
-        json_t *w = stripe_store_load(we[i]);
-        const char *status = json_string_value(json_object_get(w, "status"));
-        json_t *evs = json_object_get(w, "enabled_events");
-        int match = 0;
-        size_t k;
-        json_t *e;
-        json_array_foreach(evs, k, e)
-        {
-            const char *s = json_string_value(e);
-            if (s && (strcmp(s, "*") == 0 || strcmp(s, type) == 0))
-                match = 1;
-        }
-        if (match && status && strcmp(status, "enabled") == 0)
-            stripe_webhooks_enqueue(r->emu->wh, we[i]->key, we[i]->key2, o->json);
-        json_decref(w);
+    stripe_obj *o = json ? stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL) : NULL;
+    if (o) {
+        o->created_ms = stripe_now_ms();
+        for (int i = 0; r->emu->wh && i < r->emu->cfg.n_webhooks; i++)
+            stripe_webhooks_enqueue(r->emu->wh, r->emu->cfg.webhook_urls[i], r->emu->cfg.webhook_secrets[i],
+                                    o->json);
+        for (size_t i = 0; wants && i < n_we; i++)
+            if (wants[i])
+                stripe_webhooks_enqueue(r->emu->wh, we[i]->key, we[i]->key2, o->json);
     }
+    free(wants);
 }
 
 /* ---- expand ---- */
@@ -239,7 +248,7 @@ static int stripe_retrieve(stripe_req *r, stripe_kind kind, stripe_obj *o)
             return stripe_reply(r, json_pack("{s:s,s:s,s:b}", "id", o->id, "object", "customer", "deleted", 1));
         return stripe_err_missing(r, stripe_kinds[kind].object, o->id, "id", 404);
     }
-    if (kind == STRIPE_EVENT && o->visible_ms > stripe_now_ms())
+    if (kind == STRIPE_EVENT && o->created_ms + r->emu->faults.event_delay_ms > stripe_now_ms())
         return stripe_err_missing(r, "event", o->id, "id", 404);
     if (!json_object_get(r->params, "expand")) {
         free(r->body);
@@ -315,6 +324,7 @@ typedef struct stripe_list_filter {
     json_t *types;    /* events: types[] */
     int exclude_key2_canceled; /* subscriptions default */
     int events;
+    int64_t event_delay_ms;
     const char *json_field[2]; /* JSON-level equality filters */
     const char *json_value[2];
 } stripe_list_filter;
@@ -334,7 +344,7 @@ static int stripe_list_match(const stripe_obj *o, const stripe_list_filter *f, i
 {
     if (!o->json)
         return 0;
-    if (f->events && o->visible_ms > now_ms)
+    if (f->events && o->created_ms + f->event_delay_ms > now_ms)
         return 0;
     if (f->key && (!o->key || strcmp(o->key, f->key) != 0))
         return 0;
@@ -472,6 +482,7 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     case STRIPE_PAYMENT_INTENT: f.key = stripe_param_str(r, "customer"); break;
     case STRIPE_EVENT:
         f.events = 1;
+        f.event_delay_ms = r->emu->faults.event_delay_ms;
         f.key = stripe_param_str(r, "type");
         if (f.key && strchr(f.key, '*')) {
             f.types = json_pack("[s]", f.key);
@@ -497,6 +508,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     stripe_store_created_range(st, kind, gte, lte, &lo, &hi);
     stripe_obj **a = st->objs[kind];
     stripe_obj **page = malloc((size_t)(limit + 1) * sizeof *page);
+    if (!page) {
+        json_decref(f.types);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     size_t n = 0;
     int has_more = 0;
     int64_t now_ms = stripe_now_ms();
@@ -550,6 +565,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     char **rendered = NULL;
     if (expand) {
         rendered = calloc(n ? n : 1, sizeof *rendered);
+        if (!rendered) {
+            free(page);
+            return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+        }
         for (i = 0; i < n; i++) {
             json_t *obj = stripe_store_load(page[i]);
             if (stripe_expand(r, obj, "data.") != T_OK) {
@@ -566,6 +585,14 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
         }
     }
     out = malloc(cap);
+    if (!out) {
+        if (expand)
+            for (i = 0; i < n; i++)
+                free(rendered[i]);
+        free(rendered);
+        free(page);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     len += (size_t)snprintf(out, cap, "{\"object\":\"list\",\"data\":[");
     for (i = 0; i < n; i++) {
         const char *js = expand ? rendered[i] : page[i]->json;

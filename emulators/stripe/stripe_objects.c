@@ -571,6 +571,15 @@ static json_t *stripe_charge_new(stripe_req *r, long long amount, const char *cu
         "fingerprint", fp, "last4", "4242", "receipt_email", "refunded", 0, "status", "succeeded", "invoice", invoice);
     json_object_update(o, rest);
     json_decref(rest);
+    char refunds_url[80];
+    snprintf(refunds_url, sizeof refunds_url, "/v1/charges/%s/refunds", json_string_value(json_object_get(o, "id")));
+    json_object_update_new(
+        o, json_pack("{s:n,s:n,s:n,s:s,s:n,s:{},s:n,s:n,s:n,s:{s:s,s:[],s:b,s:s},s:n,s:n,s:n,s:n,s:n,s:n,s:n}",
+                     "application", "application_fee", "application_fee_amount", "calculated_statement_descriptor",
+                     "TETHER EMULATOR", "failure_balance_transaction", "fraud_details", "on_behalf_of",
+                     "receipt_number", "receipt_url", "refunds", "object", "list", "data", "has_more", 0, "url",
+                     refunds_url, "review", "shipping", "source_transfer", "statement_descriptor",
+                     "statement_descriptor_suffix", "transfer_data", "transfer_group"));
     return o;
 }
 

@@ -112,6 +112,10 @@ test('hostile form bodies are 400, never a crash', async () => {
     assert.equal(r.status, 400, `400 for ${body.slice(0, 40)}`);
     assert.equal(r.json.error.type, 'invalid_request_error');
   }
+  const deepQuery = await emu.raw('GET', '/v1/customers?a' + '[x]'.repeat(20) + '=1');
+  assert.equal(deepQuery.status, 400, 'deep nesting in a query string');
+  const longPath = await emu.raw('GET', '/v1/customers/' + 'c'.repeat(5000));
+  assert.equal(longPath.status, 404);
   const big = await emu.raw('POST', '/v1/customers', { body: 'description=' + 'x'.repeat(2 * 1024 * 1024) });
   assert.equal(big.status, 413);
   assert.equal((await stripe.customers.list({ limit: 1 })).object, 'list', 'still serving');

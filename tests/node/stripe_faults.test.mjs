@@ -66,13 +66,19 @@ test('latency and control endpoint validation', async () => {
 });
 
 test('events become visible late with an event delay', async () => {
-  await emu.control('faults', { event_delay_ms: 1500 });
+  // The delay applies at read time: an event shows once it is event_delay_ms old.
+  await emu.control('faults', { event_delay_ms: 600000 });
   const c = await stripe.customers.create({ email: 'late@example.com' });
   const now = await stripe.events.list({ limit: 100 });
   assert.ok(!now.data.some((e) => e.data.object.id === c.id), 'not visible yet');
-  await new Promise((r) => setTimeout(r, 1700));
+  const hidden = (await stripe.events.list({ limit: 100, types: ['customer.created'] })).data;
+  assert.ok(!hidden.some((e) => e.data.object.id === c.id));
+  await emu.control('faults', { event_delay_ms: 0 });
   const later = await stripe.events.list({ limit: 100 });
-  assert.ok(later.data.some((e) => e.data.object.id === c.id), 'visible after the delay');
+  const ev = later.data.find((e) => e.data.object.id === c.id);
+  assert.ok(ev, 'visible once the delay has passed');
+  await emu.control('faults', { event_delay_ms: 600000 });
+  await assert.rejects(stripe.events.retrieve(ev.id), (e) => e.statusCode === 404, 'retrieve hides it too');
   await emu.control('faults', clear);
 });
 
