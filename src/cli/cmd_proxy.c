@@ -23,6 +23,13 @@ static void proxy_help(void)
            "  --users FILE           users file (\"user\" \"secret\" per line, like pgbouncer)\n"
            "  --tls-cert FILE        TLS certificate offered to clients\n"
            "  --tls-key FILE         TLS private key\n"
+           "  --source NAME          write through to this source's API (stripe), like\n"
+           "                         `tether sync --source`; with --api-key, --api-base,\n"
+           "                         --schema, --max-rows (or the config's [sync.*])\n"
+           "  --api-key KEY          API key of that source\n"
+           "  --api-base URL         API base URL (e.g. the emulator's)\n"
+           "  --schema NAME          schema of the synced tables (default: the source name)\n"
+           "  --max-rows N           rows per write statement (default: the connector's)\n"
            "\nSignals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users, TLS and limits.\n"
            "See docs/proxy.md.\n"
            "  -h, --help             show this help\n");
@@ -57,11 +64,19 @@ int cmd_proxy(int argc, char **argv)
         {"users", required_argument, NULL, 'U'},
         {"tls-cert", required_argument, NULL, 'C'},
         {"tls-key", required_argument, NULL, 'K'},
+        {"source", required_argument, NULL, 's'},
+        {"api-key", required_argument, NULL, 'k'},
+        {"api-base", required_argument, NULL, 'b'},
+        {"schema", required_argument, NULL, 'S'},
+        {"max-rows", required_argument, NULL, 'm'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
     cli_overrides ov = {0};
+    const char *source = NULL;
+    struct { const char *key, *value; } sync_flags[8];
+    size_t nsync = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         switch (c) {
@@ -72,12 +87,34 @@ int cmd_proxy(int argc, char **argv)
         case 'U': cli_overrides_add(&ov, "proxy", "auth_file", optarg); break;
         case 'C': cli_overrides_add(&ov, "proxy", "tls_cert", optarg); break;
         case 'K': cli_overrides_add(&ov, "proxy", "tls_key", optarg); break;
+        case 's': source = optarg; break;
+        case 'k':
+        case 'b':
+        case 'S':
+        case 'm':
+            if (nsync < T_ARRAY_LEN(sync_flags)) {
+                sync_flags[nsync].key = c == 'k' ? "api_key" : c == 'b' ? "api_base"
+                                        : c == 'S' ? "schema" : "max_rows_per_write";
+                sync_flags[nsync].value = optarg;
+                nsync++;
+            }
+            break;
         case 'h': proxy_help(); return T_EXIT_OK;
         default: return cli_bad_option("proxy", argc, argv);
         }
     }
     if (optind < argc)
         return cli_usage_error("proxy", "unexpected argument '%s'", argv[optind]);
+    if (source) {
+        if (strcmp(source, "stripe") != 0)
+            return cli_usage_error("proxy", "unknown source '%s' (stripe)", source);
+        cli_overrides_add(&ov, "sync.stripe", "source", source);
+        for (size_t i = 0; i < nsync; i++)
+            cli_overrides_add(&ov, "sync.stripe", sync_flags[i].key, sync_flags[i].value);
+    } else if (nsync > 0) {
+        return cli_usage_error("proxy", "option '--%s' needs --source",
+                               strcmp(sync_flags[0].key, "api_key") == 0 ? "api-key" : sync_flags[0].key);
+    }
     tether_config cfg;
     if (cli_load_config(&cfg, config_path) != T_OK)
         return T_EXIT_FAILURE;

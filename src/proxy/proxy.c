@@ -12,6 +12,7 @@
 #include "proxy/session.h"
 #include "util/common.h"
 #include "util/log.h"
+#include "writethrough/writethrough.h"
 
 #include <errno.h>
 #include <event2/buffer.h>
@@ -390,6 +391,9 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
     ctx.settings = proxy_settings_build(cfg, err, sizeof(err));
     if (!ctx.settings)
         goto failed;
+    ctx.wt = wt_engine_new(cfg, err, sizeof(err)); /* NULL with empty err: no syncs */
+    if (!ctx.wt && err[0])
+        goto failed;
     ctx.base = event_base_new();
     if (!ctx.base) {
         snprintf(err, sizeof(err), "cannot create the event loop");
@@ -433,6 +437,7 @@ failed:
     if (ctx.drain_timer)
         event_free(ctx.drain_timer);
     proxy_settings_free(ctx.settings);
+    wt_engine_free(ctx.wt);
     if (ctx.base)
         event_base_free(ctx.base);
     if (rc != T_OK)

@@ -17,6 +17,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "writethrough/proxy_hook.h"
 
 #include <event2/buffer.h>
 #include <string.h>
@@ -106,6 +107,17 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
             }
             return false;
         }
+        if (s->ctx->wt) {
+            /* write-through: writes to synced tables are taken out of the stream */
+            wt_hook_action a = side == PROTO_FROM_CLIENT ? wt_hook_client_msg(s, in, &run, &h)
+                                                         : wt_hook_server_msg(s, in, &run, &h);
+            if (a == WT_HOOK_NEED_MORE || a == WT_HOOK_WAIT)
+                break;
+            if (a == WT_HOOK_CONSUMED) {
+                avail = evbuffer_get_length(in);
+                continue;
+            }
+        }
         if (side == PROTO_FROM_CLIENT) {
             proxy_relay_client_msg(s, &h);
         } else if (h.type == PqMsg_ReadyForQuery) {
@@ -158,6 +170,8 @@ void proxy_relay_server_read(struct bufferevent *bev, void *arg)
         return;
     proxy_relay_backpressure(s, PROTO_FROM_SERVER, bev, s->cbev);
     proxy_relay_after_server_msg(s);
+    if (s->ctx->wt && s->state == PS_RELAY)
+        wt_hook_after_server(s);
 }
 
 /* Client output drained below the low-water mark: resume reading upstream. */

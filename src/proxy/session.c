@@ -8,6 +8,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "writethrough/proxy_hook.h"
 
 #include <event2/buffer.h>
 #include <openssl/crypto.h>
@@ -49,6 +50,7 @@ static void proxy_session_free(proxy_session *s)
         OPENSSL_cleanse(s->scram, sizeof(*s->scram));
         free(s->scram);
     }
+    wt_session_free(s->wt);
     if (s->up_scram) {
         OPENSSL_cleanse(s->up_scram, sizeof(*s->up_scram));
         free(s->up_scram);

@@ -73,6 +73,7 @@ typedef struct proxy_ctx {
     proxy_reload_fn reload;
     void *reload_arg;
     uint64_t next_id;
+    struct wt_engine *wt;        /* write-through (src/writethrough), NULL when off */
 } proxy_ctx;
 
 typedef enum proxy_state {
@@ -131,6 +132,10 @@ struct proxy_session {
     int64_t pending_syncs;       /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
     bool backpressure[2];        /* reading that side is paused by the other's full output */
     const char *close_reason;    /* set when PS_CLOSING */
+    /* write-through (src/writethrough/proxy_hook.c) */
+    struct wt_session *wt;       /* extended-protocol write statements, or NULL */
+    bool wt_wait;                /* a write waits for upstream to answer what came before */
+    int wt_swallow;              /* ReadyForQuery answers of Tether's own statements to drop */
     int linger_ticks;
 };
 

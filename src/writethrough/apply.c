@@ -1,0 +1,234 @@
+/*
+ * apply.c - applies a plan to the API and makes the table match: each write
+ * goes to the connector's apply (one API call; creates carry an
+ * Idempotency-Key that the HTTP client's retries reuse), the accepted
+ * canonical objects are then written back in one transaction with the sync
+ * engine's versioned upsert (sync_db_apply), and each attempt is audited.
+ * The first rejection stops the statement: the accepted writes stay (the API
+ * has them) and the error names the rejected row and how many were applied.
+ * Also builds the RETURNING rows from the API's versions.
+ *
+ * Memory: changes and canonical objects are released here; IDS is the
+ * caller's.
+ */
+#include "writethrough/writethrough.h"
+
+#include "sync/sync_db.h"
+#include "util/common.h"
+#include "util/log.h"
+
+#include <pg_query.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* Writes CH back inside one transaction on the (guard-enabled) connection. */
+static int wt_apply_writeback(wt_engine *wt, wt_target *t, conn_changes *ch, char *err, size_t errlen)
+{
+    PGconn *conn = wt_engine_conn(wt);
+    PGresult *r = PQexec(conn, "BEGIN");
+    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        snprintf(err, errlen, "%s", PQerrorMessage(conn));
+        return T_ERR;
+    }
+    long written = 0;
+    if (sync_db_apply(conn, wt_engine_state_schema(wt), t->schema_name, t->schema, t->ops, t->self,
+                      ch, wt_engine_read_role(wt), &written, err, errlen) != T_OK) {
+        PQclear(PQexec(conn, "ROLLBACK"));
+        return T_ERR;
+    }
+    r = PQexec(conn, "COMMIT");
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    PQclear(r);
+    if (!ok) {
+        snprintf(err, errlen, "%s", PQerrorMessage(conn));
+        return T_ERR;
+    }
+    return T_OK;
+}
+
+/* How to name write I of PLAN in an error: its id, or its position. */
+static void wt_apply_row_name(const wt_plan *plan, size_t i, char *buf, size_t len)
+{
+    if (plan->writes[i].id[0])
+        snprintf(buf, len, "%s", plan->writes[i].id);
+    else
+        buf[0] = '\0';
+}
+
+int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out)
+{
+    wt_target *t = plan->target;
+    conn_collection *coll = &t->schema->colls[plan->coll];
+    PGconn *conn = wt_engine_conn(wt);
+    conn_changes ch;
+    memset(&ch, 0, sizeof(ch));
+    int rc = T_OK;
+    size_t i;
+    for (i = 0; i < plan->n; i++) {
+        wt_write *w = &plan->writes[i];
+        json_t *canon = NULL;
+        conn_api_error ae;
+        memset(&ae, 0, sizeof(ae));
+        int arc = t->ops->apply(t->self, coll, w->op, w->id[0] ? w->id : NULL, w->fields, &canon,
+                                &ae);
+        if (arc != T_OK) {
+            char row[160];
+            wt_apply_row_name(plan, i, row, sizeof(row));
+            wt_error_from_api(&out->error, w->op, coll->object_type, row, &ae);
+            if (plan->n > 1) {
+                size_t dl = strlen(out->error.detail);
+                snprintf(out->error.detail + dl, sizeof(out->error.detail) - dl,
+                         "%sRow %zu of %zu was rejected; %zu row%s applied before it (they stay "
+                         "applied); the rest were not sent.",
+                         dl ? ". " : "", i + 1, plan->n, i, i == 1 ? " was" : "s were");
+                size_t ml = strlen(out->error.message);
+                snprintf(out->error.message + ml, sizeof(out->error.message) - ml,
+                         " (%zu of %zu rows applied)", i, plan->n);
+            }
+            out->failed = true;
+            wt_audit_record(conn, wt_engine_state_schema(wt), user, t->cfg->name,
+                            coll->object_type, w->op, w->id, w->fields, NULL,
+                            ae.http_status ? "rejected" : "failed", ae.message);
+            log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
+                     t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-",
+                     ae.http_status, ae.code[0] ? ae.code : "-");
+            rc = T_ERR;
+            break;
+        }
+        const char *cid = json_string_value(json_object_get(canon, "id"));
+        char id[128];
+        snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
+        wt_audit_record(conn, wt_engine_state_schema(wt), user, t->cfg->name, coll->object_type,
+                        w->op, id, w->fields, NULL, "applied", NULL);
+        log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
+                 coll->object_type, (int)w->op, id);
+        int64_t version = (int64_t)time(NULL);
+        if (w->op == CONN_WRITE_DELETE) {
+            json_decref(canon);
+            conn_changes_push(&ch, CONN_DELETE, plan->coll, id, NULL, version);
+        } else {
+            conn_changes_push(&ch, CONN_UPSERT, plan->coll, id, canon, version);
+        }
+        json_array_append_new(ids, json_string(id));
+        out->applied++;
+    }
+    if (ch.n > 0) {
+        char err[T_ERRBUF_SIZE];
+        if (wt_apply_writeback(wt, t, &ch, err, sizeof(err)) != T_OK) {
+            log_error("writethrough.writeback_failed", "sync=%s error=\"%s\"", t->cfg->name, err);
+            if (!out->failed) {
+                out->failed = true;
+                wt_error_set(&out->error, WT_SQLSTATE_WRITEBACK,
+                             "The sync will bring the table up to date from the API's events.",
+                             NULL,
+                             "the API applied the change but writing it to the table failed: %s", err);
+            }
+            rc = T_ERR;
+        }
+    }
+    conn_changes_free(&ch);
+    return rc;
+}
+
+/* Location of the RETURNING list and the alias of the target, from the parse tree. */
+static int wt_apply_returning_text(const char *sql, char *ret, size_t retlen, char *alias,
+                                   size_t alen)
+{
+    PgQueryParseResult pr = pg_query_parse(sql);
+    int rc = T_ERR;
+    json_t *tree = NULL;
+    if (pr.error || !pr.parse_tree)
+        goto failed;
+    json_error_t je;
+    tree = json_loads(pr.parse_tree, 0, &je);
+    json_t *stmt = json_object_get(json_array_get(json_object_get(tree, "stmts"), 0), "stmt");
+    json_t *body = NULL;
+    const char *k;
+    json_t *v;
+    json_object_foreach(stmt, k, v) { body = v; }
+    json_t *list = json_object_get(body, "returningList");
+    json_t *first = json_object_get(json_array_get(list, 0), "ResTarget");
+    json_t *loc = json_object_get(first, "location");
+    if (!json_is_integer(loc))
+        goto failed;
+    json_t *rel = json_object_get(body, "relation");
+    const char *an = json_string_value(json_object_get(json_object_get(rel, "alias"), "aliasname"));
+    const char *rn = json_string_value(json_object_get(rel, "relname"));
+    snprintf(alias, alen, "%s", an ? an : (rn ? rn : "t"));
+    size_t start = (size_t)json_integer_value(loc);
+    size_t len = strlen(sql);
+    if (start >= len)
+        goto failed;
+    size_t end = len;
+    while (end > start && (sql[end - 1] == ';' || sql[end - 1] == ' ' || sql[end - 1] == '\n' ||
+                           sql[end - 1] == '\t' || sql[end - 1] == '\r'))
+        end--;
+    if (end - start + 1 > retlen)
+        goto failed;
+    memcpy(ret, sql + start, end - start);
+    ret[end - start] = '\0';
+    rc = T_OK;
+failed:
+    json_decref(tree);
+    pg_query_free_parse_result(pr);
+    return rc;
+}
+
+PGresult *wt_apply_returning(PGconn *conn, const wt_target *t, const conn_collection *coll,
+                             const char *sql, const classify_stmt *st, json_t *ids,
+                             const wt_captures *cap, wt_error *err)
+{
+    size_t cap_len = strlen(sql) + 1;
+    char *ret = malloc(cap_len);
+    char *q = malloc(cap_len + 1024);
+    char alias[128];
+    PGresult *res = NULL;
+    if (!ret || !q)
+        abort();
+    if (wt_apply_returning_text(sql, ret, cap_len, alias, sizeof(alias)) != T_OK) {
+        wt_error_set(err, WT_SQLSTATE_UNSUPPORTED, NULL, NULL, "cannot read the RETURNING list");
+        goto done;
+    }
+    char *sq = PQescapeIdentifier(conn, t->schema_name, strlen(t->schema_name));
+    char *tq = PQescapeIdentifier(conn, coll->name, strlen(coll->name));
+    char *aq = PQescapeIdentifier(conn, alias, strlen(alias));
+    char *arg = NULL;
+    if (st->kind == CLASSIFY_DELETE) {
+        json_t *rows = json_array();
+        for (size_t i = 0; cap && i < cap->n; i++)
+            if (cap->rows[i].old_row)
+                json_array_append(rows, cap->rows[i].old_row);
+        arg = json_dumps(rows, JSON_COMPACT);
+        json_decref(rows);
+        snprintf(q, cap_len + 1024,
+                 "SELECT %s FROM jsonb_populate_recordset(NULL::%s.%s, $1::jsonb) AS %s", ret, sq, tq,
+                 aq);
+    } else {
+        arg = json_dumps(ids, JSON_COMPACT);
+        snprintf(q, cap_len + 1024,
+                 "SELECT %s FROM %s.%s AS %s WHERE %s.id IN (SELECT jsonb_array_elements_text($1::jsonb))"
+                 " ORDER BY array_position(ARRAY(SELECT jsonb_array_elements_text($1::jsonb)), %s.id)",
+                 ret, sq, tq, aq, aq, aq);
+    }
+    PQfreemem(sq);
+    PQfreemem(tq);
+    PQfreemem(aq);
+    const char *p[] = {arg};
+    res = PQexecParams(conn, q, 1, NULL, p, NULL, NULL, 0);
+    free(arg);
+    if (PQresultStatus(res) != PGRES_TUPLES_OK) {
+        wt_error_set(err, PQresultErrorField(res, PG_DIAG_SQLSTATE) ?: "XX000", NULL, NULL,
+                     "RETURNING after the write: %s",
+                     PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) ?: "failed");
+        PQclear(res);
+        res = NULL;
+    }
+done:
+    free(ret);
+    free(q);
+    return res;
+}

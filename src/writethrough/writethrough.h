@@ -1,0 +1,235 @@
+/*
+ * writethrough.h - writes through the proxy: an INSERT/UPDATE/DELETE on a
+ * synced table is captured (Postgres evaluates it, a BEFORE ROW trigger in
+ * capture mode records OLD/NEW and returns NULL), planned into connector
+ * writes (changed writable columns only), applied to the API, and the API's
+ * canonical objects are written back with the sync engine's versioned upsert.
+ * The guard trigger makes every other write to a synced table fail.
+ *
+ * Files: guard.c (the trigger, the per-process secret), capture.c (running a
+ * statement in capture mode), plan.c (captured rows -> writes), apply.c
+ * (connector calls, write-back, RETURNING), errors.c (API error -> SQLSTATE),
+ * audit.c (_tether.write_audit), engine.c (configuration, connections),
+ * proxy_hook.c (the one place the proxy calls in).
+ *
+ * Threads: a wt_engine belongs to one thread (the proxy's event loop). Its
+ * calls block (libpq, libcurl) for the duration of one write.
+ *
+ * Memory: wt_engine_new() returns an engine the caller frees with
+ * wt_engine_free(). A wt_outcome owns its strings and PGresult; release it
+ * with wt_outcome_free().
+ */
+#ifndef TETHER_WRITETHROUGH_H
+#define TETHER_WRITETHROUGH_H
+
+#include "connectors/connector.h"
+#include "proxy/classify.h"
+#include "util/config.h"
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+/* SQLSTATEs (docs/writethrough.md lists them). */
+#define WT_SQLSTATE_VALIDATION "22023"   /* API 400: invalid parameter */
+#define WT_SQLSTATE_NOT_FOUND "P0002"    /* API 404 */
+#define WT_SQLSTATE_AUTH "28000"         /* API 401/403 */
+#define WT_SQLSTATE_CONFLICT "40001"     /* API 409 (idempotency/lock conflict) */
+#define WT_SQLSTATE_RATE_LIMIT "53400"   /* API 429 after every retry */
+#define WT_SQLSTATE_UNAVAILABLE "08006"  /* API 5xx, timeout, unreachable */
+#define WT_SQLSTATE_API_OTHER "XX000"    /* any other API answer */
+#define WT_SQLSTATE_READ_ONLY "428C9"    /* a read-only column changed */
+#define WT_SQLSTATE_TOO_MANY "54000"     /* more rows than the connector's limit */
+#define WT_SQLSTATE_UNSUPPORTED "0A000"  /* a write the proxy cannot apply */
+#define WT_SQLSTATE_GUARD "42501"        /* guard: not through Tether's write path */
+#define WT_SQLSTATE_WRITEBACK "XX000"    /* applied at the API, local write-back failed */
+
+/* The session settings the guard reads. Clients may not set them. */
+#define WT_GUC_TOKEN "tether.write"
+#define WT_GUC_CAPTURE "tether.capture"
+
+typedef struct wt_engine wt_engine;
+
+/* One synced target: a sync's connector, schema and collections. */
+typedef struct wt_target {
+    const sync_config *cfg;
+    const connector_ops *ops;
+    void *self;              /* connector instance */
+    conn_schema *schema;     /* described collections (malloc'd) */
+    char schema_name[64];    /* Postgres schema of the tables */
+    int max_rows;            /* statement row limit */
+} wt_target;
+
+/* An error to send to the client as an ErrorResponse. */
+typedef struct wt_error {
+    char sqlstate[6];
+    char message[1024];
+    char detail[1024];
+    char hint[512];
+} wt_error;
+
+/* What one statement did, for the proxy to answer the client with. */
+typedef struct wt_outcome {
+    bool failed;             /* error is set */
+    wt_error error;
+    char tag[64];            /* CommandComplete tag ("UPDATE 1") */
+    PGresult *returning;     /* RETURNING rows (text format), or NULL */
+    long applied;            /* writes the API accepted */
+    bool notice;             /* tell the client the writes outlive a ROLLBACK */
+} wt_outcome;
+
+/* One planned API write. */
+typedef struct wt_write {
+    conn_write_op op;
+    char id[128];            /* object id ("" for a create) */
+    json_t *fields;          /* owned: API fields to send (NULL for delete) */
+    json_t *old_row;         /* borrowed from the capture: the row before (or NULL) */
+} wt_write;
+
+typedef struct wt_plan {
+    wt_target *target;
+    size_t coll;             /* index in target->schema */
+    classify_kind op;
+    wt_write *writes;
+    size_t n, cap;
+    long matched;            /* rows the statement touched (for the tag) */
+} wt_plan;
+
+/* A captured row: the statement's OLD/NEW as jsonb text, parsed. */
+typedef struct wt_capture {
+    char op[8];              /* INSERT, UPDATE, DELETE */
+    json_t *old_row, *new_row;
+} wt_capture;
+
+typedef struct wt_captures {
+    wt_capture *rows;
+    size_t n;
+    char table_schema[64], table_name[64];
+} wt_captures;
+
+/* ---- engine.c ---- */
+
+/*
+ * Builds the engine for CFG's [sync.*] sections: opens each connector,
+ * describes its collections, connects to the upstream database
+ * (cfg->proxy_upstream, or [tether] database) and installs the guard on
+ * every synced table. Returns NULL with ERR when nothing is configured
+ * (ERR empty: write-through disabled) or on failure (ERR says why).
+ */
+wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen);
+void wt_engine_free(wt_engine *wt);
+/* The synced set the proxy classifies against (owned by the engine). */
+const classify_synced_set *wt_engine_synced(const wt_engine *wt);
+/* The engine's classification cache (owned by the engine). */
+classify_cache *wt_engine_cache(wt_engine *wt);
+/* The target holding SCHEMA.TABLE and its collection index, or NULL. */
+wt_target *wt_engine_target(wt_engine *wt, const char *schema, const char *table, size_t *coll);
+
+/*
+ * Runs one client statement SQL (classified as ST; with NPARAMS PARAMS in
+ * PARAM_FORMATS, NULL = none) that writes a synced table: capture, plan, apply, write back, audit.
+ * USER is the client's user name (audit), IN_BLOCK whether the client is
+ * inside a transaction block. Always fills OUT (failed + error, or tag and
+ * returning rows). Returns T_OK, or T_ERR when OUT holds an error.
+ */
+int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int nparams,
+               const char *const *params, const int *param_formats, const int *param_lengths,
+               const char *user, bool in_block, wt_outcome *out);
+void wt_outcome_free(wt_outcome *out);
+
+/* ---- guard.c ---- */
+
+/*
+ * Creates (idempotently, under an advisory lock) the state schema, the
+ * secret table, the audit table and the guard function. T_OK or T_ERR+ERR.
+ */
+int wt_guard_install(PGconn *conn, const char *state_schema, char *err, size_t errlen);
+/* Attaches the guard triggers to SCHEMA.TABLE unless present. */
+int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
+                     const char *table, char *err, size_t errlen);
+/*
+ * Lets this session write synced tables: makes a random secret, stores its
+ * SHA-256 in the secret table and sets tether.write to it for the session.
+ * Called by the proxy's apply connection and by the sync engine.
+ */
+int wt_guard_enable(PGconn *conn, const char *state_schema, char *err, size_t errlen);
+/*
+ * For the sync engine: installs the guard, protects every collection table
+ * of S in SCHEMA and enables this session. T_OK or T_ERR+ERR.
+ */
+int wt_guard_sync_hook(PGconn *conn, const char *state_schema, const char *schema,
+                       const conn_schema *s, char *err, size_t errlen);
+/* True when SQL (LEN bytes) mentions a guard setting (case-insensitive). */
+bool wt_guard_mentions_setting(const char *sql, size_t len);
+
+/* ---- capture.c ---- */
+
+/* Creates the session's capture table (temporary). */
+int wt_capture_prepare(PGconn *conn, char *err, size_t errlen);
+/*
+ * Runs SQL in capture mode inside a transaction that is rolled back: fills
+ * OUT with every row the statement would have written. On a statement
+ * error, fills ERR_OUT with the server's error and returns T_ERR.
+ */
+int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                   const int *param_formats, const int *param_lengths, wt_captures *out,
+                   wt_error *err_out);
+void wt_captures_free(wt_captures *c);
+
+/* ---- plan.c ---- */
+
+/*
+ * Turns captured rows into API writes for collection COLL of T: updates send
+ * only changed writable columns; a read-only change, an explicit id on a
+ * plain INSERT or more rows than the limit fail with ERR_OUT (no API call).
+ * ON_CONFLICT and EXISTING (ids already in the table, for upserts) decide
+ * between create and update. Returns T_OK or T_ERR.
+ */
+int wt_plan_build(wt_target *t, size_t coll, const wt_captures *cap,
+                  classify_on_conflict on_conflict, PGconn *conn, wt_plan *out, wt_error *err_out);
+void wt_plan_free(wt_plan *p);
+/* True when COLUMN of COLL may be sent to the API. */
+bool wt_plan_column_writable(const conn_collection *coll, const char *column);
+
+/* ---- errors.c ---- */
+
+/* Fills ERR from an API error for OP on OBJECT_TYPE ID (id may be ""). */
+void wt_error_from_api(wt_error *err, conn_write_op op, const char *object_type, const char *id,
+                       const conn_api_error *api);
+void wt_error_set(wt_error *err, const char *sqlstate, const char *detail, const char *hint,
+                  const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+/* The SQLSTATE for an API answer with HTTP status STATUS (0 = no answer). */
+const char *wt_error_sqlstate(int status);
+
+/* ---- audit.c ---- */
+
+/* Records one write attempt in STATE_SCHEMA.write_audit (best effort: logs on failure). */
+void wt_audit_record(PGconn *conn, const char *state_schema, const char *user, const char *sync,
+                     const char *object_type, conn_write_op op, const char *id, json_t *fields,
+                     const char *request_id, const char *result, const char *error);
+
+/* ---- apply.c ---- */
+
+/*
+ * Applies PLAN to the API one write at a time, writing each accepted
+ * canonical object back (versioned upsert) and auditing it. Stops at the
+ * first rejection: OUT gets the error, naming the row and how many were
+ * applied. IDS gets the ids written (for RETURNING), caller json_decrefs.
+ */
+int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out);
+/*
+ * The RETURNING rows of statement SQL (classified as ST) on table T/COLL:
+ * IDS (written objects, read back from the table) or, for a DELETE, the
+ * captured OLD rows. Returns a PGresult (caller PQclears) or NULL + ERR.
+ */
+PGresult *wt_apply_returning(PGconn *conn, const wt_target *t, const conn_collection *coll,
+                             const char *sql, const classify_stmt *st, json_t *ids,
+                             const wt_captures *cap, wt_error *err);
+
+/* engine.c internals shared with apply.c */
+PGconn *wt_engine_conn(wt_engine *wt);
+const char *wt_engine_state_schema(const wt_engine *wt);
+const char *wt_engine_read_role(const wt_engine *wt);
+
+#endif
