@@ -11,6 +11,7 @@
 #include "http/http_client.h"
 #include "http/http_server.h"
 #include "http/token_bucket.h"
+#include "writethrough/writethrough.h"
 #include "pg/pgconn.h"
 #include "sync/sync_db.h"
 #include "sync/sync_status.h"
@@ -382,7 +383,8 @@ static int worker_step(sync_engine *e, sync_worker *w, bool *more, char *err, si
 {
     *more = false;
     if (!w->tables_ready) {
-        if (sync_db_ensure_tables(e->pg, w->target, w->schema, e->cfg->read_role, err, errlen) != T_OK)
+        if (sync_db_ensure_tables(e->pg, w->target, w->schema, e->cfg->read_role, err, errlen) != T_OK ||
+            wt_guard_tables_hook(e->pg, e->cfg->state_schema, w->target, w->schema, err, errlen) != T_OK)
             return T_ERR;
         w->tables_ready = true;
     }
@@ -663,7 +665,8 @@ static void engine_connect(sync_engine *e)
     e->pg = pgconn_connect(e->cfg->database, "tether-sync", err, sizeof(err));
     if (e->pg)
         PQsetNoticeProcessor(e->pg, on_pg_notice, NULL);
-    if (e->pg && sync_db_ensure_state(e->pg, e->cfg->state_schema, err, sizeof(err)) != T_OK) {
+    if (e->pg && (sync_db_ensure_state(e->pg, e->cfg->state_schema, err, sizeof(err)) != T_OK ||
+                  wt_guard_session_hook(e->pg, e->cfg->state_schema, err, sizeof(err)) != T_OK)) {
         PQfinish(e->pg);
         e->pg = NULL;
     }

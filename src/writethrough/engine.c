@@ -241,6 +241,13 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
                      "cannot write a synced table inside WITH");
         goto failed;
     }
+    if (st->kind != CLASSIFY_INSERT && st->kind != CLASSIFY_UPDATE && st->kind != CLASSIFY_DELETE) {
+        wt_error_set(&out->error, WT_SQLSTATE_UNSUPPORTED,
+                     "Synced tables change only by INSERT, UPDATE and DELETE through Tether, which "
+                     "applies them to the API first.",
+                     NULL, "%s cannot write a synced table through Tether", classify_kind_name(st->kind));
+        goto failed;
+    }
     if (wt_engine_connect(wt, err, sizeof(err)) != T_OK) {
         wt_error_set(&out->error, WT_SQLSTATE_UNAVAILABLE, NULL, NULL, "Tether cannot write: %s", err);
         goto failed;

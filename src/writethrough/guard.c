@@ -162,15 +162,20 @@ int wt_guard_enable(PGconn *conn, const char *state_schema, char *err, size_t er
     return rc;
 }
 
-int wt_guard_sync_hook(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_schema *s, char *err, size_t errlen)
+int wt_guard_session_hook(PGconn *conn, const char *state_schema, char *err, size_t errlen)
 {
     if (wt_guard_install(conn, state_schema, err, errlen) != T_OK)
         return T_ERR;
+    return wt_guard_enable(conn, state_schema, err, errlen);
+}
+
+int wt_guard_tables_hook(PGconn *conn, const char *state_schema, const char *schema,
+                         const conn_schema *s, char *err, size_t errlen)
+{
     for (size_t i = 0; i < s->n; i++)
         if (wt_guard_protect(conn, state_schema, schema, s->colls[i].name, err, errlen) != T_OK)
             return T_ERR;
-    return wt_guard_enable(conn, state_schema, err, errlen);
+    return T_OK;
 }
 
 static bool wt_guard_ident_char(char c)

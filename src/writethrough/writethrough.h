@@ -155,11 +155,13 @@ int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
  */
 int wt_guard_enable(PGconn *conn, const char *state_schema, char *err, size_t errlen);
 /*
- * For the sync engine: installs the guard, protects every collection table
- * of S in SCHEMA and enables this session. T_OK or T_ERR+ERR.
+ * For the sync engine, right after it connects: installs the guard function
+ * and enables this session (install + enable). T_OK or T_ERR+ERR.
  */
-int wt_guard_sync_hook(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_schema *s, char *err, size_t errlen);
+int wt_guard_session_hook(PGconn *conn, const char *state_schema, char *err, size_t errlen);
+/* For the sync engine, after it created its tables: guards every collection of S in SCHEMA. */
+int wt_guard_tables_hook(PGconn *conn, const char *state_schema, const char *schema,
+                         const conn_schema *s, char *err, size_t errlen);
 /* True when SQL (LEN bytes) mentions a guard setting (case-insensitive). */
 bool wt_guard_mentions_setting(const char *sql, size_t len);
 
