@@ -132,8 +132,8 @@ static json_t *wt_plan_diff(const wt_target *t, const conn_collection *coll, jso
     json_t *nv;
     json_object_foreach(new_row, k, nv) {
         json_t *ov = json_object_get(old_row, k);
-        if (skip_null_new && json_is_null(nv))
-            continue;
+        if (skip_null_new && (json_is_null(nv) || wt_plan_tether_column(k)))
+            continue; /* upsert: only what the INSERT gives counts */
         if (json_equal(ov ? ov : json_null(), nv))
             continue;
         if (!wt_plan_column_writable(coll, k)) {
