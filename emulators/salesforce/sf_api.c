@@ -790,6 +790,77 @@ done:
     json_decref(body);
 }
 
+/* GET ?ids=&fields= or POST {ids, fields} /composite/sobjects/TYPE. */
+static void sf_api_retrieve_many(sf_api *api, const sf_req *q, sf_resp *r, const char *type,
+                                 const char *version)
+{
+    const sf_object *obj = sf_schema_object(type);
+    if (!obj) {
+        sf_resp_err(r, HTTP_NOT_FOUND, "NOT_FOUND", "The requested resource does not exist");
+        return;
+    }
+    json_t *ids = NULL, *fields = NULL, *body = NULL;
+    if (strcmp(q->method, "POST") == 0) {
+        if (!(body = sf_api_parse_body(q, r)))
+            return;
+        ids = json_incref(json_object_get(body, "ids"));
+        fields = json_incref(json_object_get(body, "fields"));
+    } else if (strcmp(q->method, "GET") == 0) {
+        const char *lists[2] = {sf_req_arg(q, "ids"), sf_req_arg(q, "fields")};
+        json_t **outs[2] = {&ids, &fields};
+        for (size_t k = 0; k < 2; k++) {
+            if (!lists[k])
+                continue;
+            *outs[k] = json_array();
+            char *copy = strdup(lists[k]), *save = NULL;
+            for (char *t = copy ? strtok_r(copy, ",", &save) : NULL; t;
+                 t = strtok_r(NULL, ",", &save))
+                json_array_append_new(*outs[k], json_string(t));
+            free(copy);
+        }
+    } else {
+        sf_resp_err(r, HTTP_METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED",
+                    "HTTP Method '%s' not allowed. Allowed are GET,POST", q->method);
+        return;
+    }
+    const sf_field *list[128];
+    size_t nf = 0;
+    if (!json_is_array(ids) || !json_is_array(fields) || json_array_size(ids) > SF_COMPOSITE_MAX) {
+        sf_resp_err(r, HTTP_BAD_REQUEST, "MISSING_ARGUMENT",
+                    "ids (at most %d) and fields are required", SF_COMPOSITE_MAX);
+        goto done;
+    }
+    for (size_t i = 0; i < json_array_size(fields); i++) {
+        json_t *n = json_array_get(fields, i);
+        const sf_field *f = json_is_string(n) ? sf_schema_field(obj, json_string_value(n)) : NULL;
+        if (!f) {
+            sf_resp_err(r, HTTP_BAD_REQUEST, "INVALID_FIELD",
+                        "No such column '%.80s' on entity '%s'",
+                        json_is_string(n) ? json_string_value(n) : "?", obj->name);
+            goto done;
+        }
+        if (nf < T_ARRAY_LEN(list))
+            list[nf++] = f;
+    }
+    json_t *out = json_array();
+    for (size_t i = 0; i < json_array_size(ids); i++) {
+        json_t *id = json_array_get(ids, i);
+        sf_table *t;
+        uint32_t idx;
+        if (json_is_string(id) &&
+            sf_store_resolve(&api->store, json_string_value(id), &t, &idx) == T_OK &&
+            t->obj == obj && !t->recs[idx].deleted)
+            json_array_append_new(out, sf_store_record_json(t, idx, list, nf, version));
+        else
+            json_array_append_new(out, json_null());
+    }
+    sf_resp_json(r, HTTP_OK, out);
+done:
+    json_decref(ids);
+    json_decref(fields);
+    json_decref(body);
+}
+
 static json_t *sf_api_limits(sf_api *api)
 {
     json_t *j = json_object();
@@ -859,6 +930,9 @@ static void sf_api_data(sf_api *api, const sf_req *q, sf_resp *r, const char *ve
                (strcmp(parts[0], "query") == 0 || strcmp(parts[0], "queryAll") == 0)) {
         sf_api_query(api, q, r, np == 2 ? parts[1] : NULL, strcmp(parts[0], "queryAll") == 0,
                      version);
+    } else if (np == 3 && strcmp(parts[0], "composite") == 0 &&
+               strcmp(parts[1], "sobjects") == 0) {
+        sf_api_retrieve_many(api, q, r, parts[2], version);
     } else if (np == 2 && strcmp(parts[0], "composite") == 0 &&
                strcmp(parts[1], "sobjects") == 0) {
         sf_api_composite(api, q, r);
