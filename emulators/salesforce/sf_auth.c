@@ -30,7 +30,7 @@ static void sf_auth_random_token(char *out, size_t outlen, const char *org, cons
 /* ---- form bodies (application/x-www-form-urlencoded) ------------------- */
 
 /* Finds NAME in the form BODY; copies the decoded value into OUT. */
-static bool sf_auth_form_get(const char *body, const char *name, char *out, size_t outlen)
+bool sf_auth_form_get(const char *body, const char *name, char *out, size_t outlen)
 {
     size_t nlen = strlen(name);
     const char *p = body;
@@ -54,7 +54,7 @@ static bool sf_auth_form_get(const char *body, const char *name, char *out, size
     return false;
 }
 
-static char *sf_auth_xml_value(const char *body, const char *tag, char *out, size_t outlen)
+char *sf_auth_xml_value(const char *body, const char *tag, char *out, size_t outlen)
 {
     char open[64], close[64];
     snprintf(open, sizeof(open), "<%s>", tag);

@@ -84,6 +84,14 @@ void sf_auth_token(sf_api *api, const sf_req *q, sf_resp *r);
 void sf_auth_authorize(sf_api *api, const sf_req *q, sf_resp *r);
 /* POST /services/Soap/u/VERSION partner login. */
 void sf_auth_soap_login(sf_api *api, const sf_req *q, sf_resp *r, const char *version);
+/*
+ * Parsers used by the login endpoints (exposed for the fuzzer): the decoded
+ * value of NAME in an x-www-form-urlencoded BODY, and the unescaped text of
+ * the first <TAG>…</TAG> in BODY, each copied into OUT (OUTLEN bytes). false /
+ * NULL when absent or longer than OUT.
+ */
+bool sf_auth_form_get(const char *body, const char *name, char *out, size_t outlen);
+char *sf_auth_xml_value(const char *body, const char *tag, char *out, size_t outlen);
 /* Identity document of the configured user (new reference). */
 json_t *sf_auth_identity(sf_api *api);
 /* True when AUTH ("Bearer TOKEN") names a live session. */

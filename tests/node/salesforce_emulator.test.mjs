@@ -324,3 +324,51 @@ test('injected 503/500, dropped and truncated responses', async () => {
   }
   assert.equal((await get()).status, 200);
 });
+
+test('raw HTTP: bad bodies, unknown paths, bad parameters give Salesforce errors', async () => {
+  await conn.query('SELECT Id FROM Account LIMIT 1'); // make sure the session is live
+  const base = `${emu.url}/services/data/v59.0`;
+  const call = async (method, path, body, headers = {}) => {
+    const res = await fetch(base + path, {
+      method,
+      headers: { Authorization: `Bearer ${conn.accessToken}`, 'content-type': 'application/json', ...headers },
+      body,
+    });
+    const text = await res.text();
+    return { status: res.status, body: text ? JSON.parse(text) : null, limit: res.headers.get('sforce-limit-info') };
+  };
+  let r = await call('POST', '/sobjects/Contact', '{"LastName": ');
+  assert.equal(r.status, 400);
+  assert.equal(r.body[0].errorCode, 'JSON_PARSER_ERROR');
+  r = await call('POST', '/sobjects/Contact', '[]');
+  assert.equal(r.body[0].errorCode, 'JSON_PARSER_ERROR');
+  r = await call('GET', '/nothing/here');
+  assert.equal(r.status, 404);
+  assert.equal(r.body[0].errorCode, 'NOT_FOUND');
+  assert.match(r.limit, /^api-usage=/);
+  r = await call('GET', '/sobjects/Contact/updated/?start=yesterday&end=now');
+  assert.equal(r.status, 400);
+  r = await call('GET', '/sobjects/Contact/deleted/');
+  assert.equal(r.body[0].errorCode, 'MISSING_ARGUMENT');
+  r = await call('GET', '/query/01gDn000000000777-2000');
+  assert.equal(r.body[0].errorCode, 'INVALID_QUERY_LOCATOR');
+  r = await call('GET', `/sobjects/Contact/${'x'.repeat(300)}`);
+  assert.equal(r.body[0].errorCode, 'NOT_FOUND');
+  const tooMany = { allOrNone: false, records: Array.from({ length: 201 }, () => ({ attributes: { type: 'Contact' }, LastName: 'x' })) };
+  r = await call('POST', '/composite/sobjects', JSON.stringify(tooMany));
+  assert.equal(r.status, 400);
+  r = await call('POST', '/composite/sobjects', JSON.stringify({ records: [{ LastName: 'no type' }] }));
+  assert.equal(r.body[0].success, false);
+  r = await call('DELETE', '/composite/sobjects?ids=garbage,003Dn0000000001IAA');
+  assert.equal(r.body[0].success, false);
+  r = await call('PUT', '/sobjects/Contact/003Dn0000000001IAA', '{}');
+  assert.equal(r.status, 405);
+  const token = await fetch(`${emu.url}/services/oauth2/token`, {
+    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: 'grant_type=refresh_token&client_id=test-client&refresh_token=forged',
+  });
+  assert.equal(token.status, 400);
+  assert.equal((await token.json()).error, 'invalid_grant');
+  const versions = await fetch(`${emu.url}/services/data/`).then((x) => x.json());
+  assert.ok(versions.some((v) => v.version === '59.0'));
+});
