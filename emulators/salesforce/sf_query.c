@@ -268,6 +268,57 @@ static int sf_query_order_cmp(const void *pa, const void *pb, void *arg)
 
 /* ---- running ------------------------------------------------------------ */
 
+/*
+ * Finds a "FIELD > lit" or "FIELD >= lit" conjunct on the field with source
+ * SRC (SystemModstamp or Id) in the top-level AND chain of C.
+ */
+static const sf_soql_cond *sf_query_lower_bound(const sf_soql_cond *c, sf_fsource src)
+{
+    for (; c; c = c->lhs) {
+        if (c->op == SF_OP_AND) {
+            const sf_soql_cond *r = sf_query_lower_bound(c->rhs, src);
+            if (r)
+                return r;
+            continue;
+        }
+        const sf_field *f = c->bound;
+        if ((c->op == SF_OP_GT || c->op == SF_OP_GE) && f && f->source == src &&
+            c->values[0].kind != SF_LIT_NULL)
+            return c;
+        return NULL;
+    }
+    return NULL;
+}
+
+/*
+ * First row worth scanning: rows before it cannot match. For the change
+ * list this walks back from the tail over the matching rows only, so
+ * incremental "SystemModstamp > X" reads cost what they return.
+ */
+static uint32_t sf_query_scan_start(sf_store *st, const sf_table *t, const sf_soql_cond *where,
+                                    bool by_stamp)
+{
+    if (by_stamp) {
+        const sf_soql_cond *c = sf_query_lower_bound(where, SF_SRC_STAMP);
+        if (!c)
+            return t->head;
+        int64_t x = c->values[0].ms;
+        uint32_t start = SF_NONE;
+        for (uint32_t i = t->tail; i != SF_NONE; i = t->recs[i].prev) {
+            if (c->op == SF_OP_GT ? t->recs[i].stamp <= x : t->recs[i].stamp < x)
+                break;
+            start = i;
+        }
+        return start;
+    }
+    const sf_soql_cond *c = sf_query_lower_bound(where, SF_SRC_ID);
+    sf_table *rt;
+    uint32_t idx;
+    if (!c || sf_store_resolve(st, c->values[0].text, &rt, &idx) != T_OK || rt != t)
+        return 0;
+    return c->op == SF_OP_GT ? idx + 1 : idx;
+}
+
 static json_t *sf_query_batch(const sf_table *t, sf_cursor *c, size_t offset, bool *done,
                               const char *version, char *locator, size_t total)
 {
@@ -353,7 +404,7 @@ int sf_query_run(sf_store *st, sf_query_engine *qe, const char *soql, bool all, 
     c.rows = malloc((t->n ? t->n : 1) * sizeof(uint32_t));
     if (!c.rows)
         goto oom;
-    uint32_t idx = by_stamp ? t->head : 0;
+    uint32_t idx = sf_query_scan_start(st, t, q->where, by_stamp);
     while (by_stamp ? idx != SF_NONE : idx < t->n) {
         if ((all || !t->recs[idx].deleted) && (!q->where || sf_query_eval(t, idx, q->where)))
             c.rows[c.nrows++] = idx;

@@ -5,11 +5,13 @@
  */
 #include "emulators/salesforce/sf_query.h"
 #include "emulators/salesforce/sf_soql.h"
+#include "emulators/salesforce/sf_time.h"
 #include "util/common.h"
 
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -185,6 +187,27 @@ static void test_execute(void **state)
                         "Name = null", NULL, 2);
     run_query(&st, &qe, "SELECT COUNT() FROM Contact WHERE IsDeleted = false", NULL, 3000);
     run_query(&st, &qe, "SELECT Id FROM Contact ORDER BY Email DESC, Id OFFSET 2990", NULL, 10);
+    /* Lower bounds that let the scan start late give the same answers. */
+    sf_table *ct = sf_store_table(&st, sf_schema_object("Contact"));
+    char soql[256], stamp[SF_TIME_BUFLEN], id[SF_ID_LEN + 1];
+    sf_time_format(ct->recs[2899].stamp, stamp);
+    stamp[19] = '\0'; /* whole seconds: the literal drops the milliseconds */
+    int64_t cut;
+    snprintf(soql, sizeof(soql), "%sZ", stamp);
+    assert_int_equal(sf_time_parse(soql, 1, &cut), T_OK);
+    json_int_t want = 0;
+    for (uint32_t i = 0; i < ct->n; i++)
+        want += ct->recs[i].stamp > cut;
+    snprintf(soql, sizeof(soql), "SELECT Id FROM Contact WHERE SystemModstamp > %sZ AND "
+             "LastName != null ORDER BY SystemModstamp", stamp);
+    run_query(&st, &qe, soql, NULL, want);
+    sf_store_make_id(ct->obj, 2899, id);
+    snprintf(soql, sizeof(soql), "SELECT Id FROM Contact WHERE Id > '%s' ORDER BY Id", id);
+    run_query(&st, &qe, soql, NULL, 100);
+    snprintf(soql, sizeof(soql), "SELECT Id FROM Contact WHERE Id >= '%s'", id);
+    run_query(&st, &qe, soql, NULL, 101);
+    snprintf(soql, sizeof(soql), "SELECT Id FROM Contact WHERE Id > '%s' OR Id = '%s'", id, id);
+    run_query(&st, &qe, soql, NULL, 101);
     run_query(&st, &qe, "SELECT Nope FROM Contact", "INVALID_FIELD", 0);
     run_query(&st, &qe, "SELECT Id FROM Contact WHERE SystemModstamp > 5", "INVALID_FIELD", 0);
     run_query(&st, &qe, "SELECT Id FROM Contact WHERE IsDeleted = 'x'", "INVALID_FIELD", 0);
