@@ -148,6 +148,22 @@ test('SOQL WHERE, ORDER BY, LIMIT and count()', async () => {
   assert.equal(none.totalSize, 0);
 });
 
+test('parent relationship fields in SELECT, WHERE and ORDER BY', async () => {
+  const r = await conn.query(
+    "SELECT Id, Account.Name, Account.Industry, Owner.Name FROM Contact WHERE Account.Name = 'Account 7' ORDER BY Account.Name, Id LIMIT 3");
+  assert.equal(r.records.length, 3);
+  const rec = r.records[0];
+  assert.equal(rec.Account.attributes.type, 'Account');
+  assert.equal(rec.Account.Name, 'Account 7');
+  assert.equal(rec.Account.Industry, 'Technology');
+  assert.equal(rec.Owner.Name, 'Admin User');
+  const orphan = await conn.sobject('Contact').create({ LastName: 'Orphan' });
+  const o = await conn.query(`SELECT Id, Account.Name FROM Contact WHERE Id = '${orphan.id}' AND Account.Name = null`);
+  assert.equal(o.totalSize, 1);
+  assert.equal(o.records[0].Account, null);
+  await assert.rejects(conn.query('SELECT Nope.Name FROM Contact'), (e) => e.errorCode === 'INVALID_FIELD');
+});
+
 test('query errors: MALFORMED_QUERY, INVALID_FIELD, INVALID_TYPE', async () => {
   await assert.rejects(conn.query('SELEC Id FROM Contact'), (e) => e.errorCode === 'MALFORMED_QUERY');
   await assert.rejects(conn.query("SELECT Id FROM Contact WHERE Email = 'x"), (e) => e.errorCode === 'MALFORMED_QUERY');

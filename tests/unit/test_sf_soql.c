@@ -208,6 +208,12 @@ static void test_execute(void **state)
     run_query(&st, &qe, soql, NULL, 101);
     snprintf(soql, sizeof(soql), "SELECT Id FROM Contact WHERE Id > '%s' OR Id = '%s'", id, id);
     run_query(&st, &qe, soql, NULL, 101);
+    run_query(&st, &qe, "SELECT Id, Account.Name FROM Contact WHERE Account.Name LIKE "
+                        "'Account 1_' ORDER BY Account.Name DESC", NULL, 300);
+    run_query(&st, &qe, "SELECT Id FROM Contact WHERE Owner.Name = 'Admin User'", NULL, 3000);
+    run_query(&st, &qe, "SELECT Account.Nope FROM Contact", "INVALID_FIELD", 0);
+    run_query(&st, &qe, "SELECT Id FROM Contact WHERE Bogus.Name = 'x'", "INVALID_FIELD", 0);
+    run_query(&st, &qe, "SELECT Account.Owner.Name FROM Contact", "INVALID_FIELD", 0);
     run_query(&st, &qe, "SELECT Nope FROM Contact", "INVALID_FIELD", 0);
     run_query(&st, &qe, "SELECT Id FROM Contact WHERE SystemModstamp > 5", "INVALID_FIELD", 0);
     run_query(&st, &qe, "SELECT Id FROM Contact WHERE IsDeleted = 'x'", "INVALID_FIELD", 0);
