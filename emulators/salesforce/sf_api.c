@@ -148,8 +148,7 @@ static void sf_api_dispatch(sf_api *api, const sf_req *q, sf_resp *r)
         return;
     }
     if (strcmp(url, "/services/oauth2/revoke") == 0) {
-        r->status = HTTP_OK;
-        r->body = strdup("");
+        sf_auth_revoke(api, q, r);
         return;
     }
     if (strncmp(url, "/services/Soap/u/", 17) == 0 && strcmp(q->method, "POST") == 0) {

@@ -252,10 +252,48 @@ static void sf_auth_soap_fault(sf_resp *r, const char *code, const char *msg)
 }
 
 /* POST /services/Soap/u/VERSION with a partner-API <login> envelope. */
+/* Forgets every session whose access or refresh token is TOKEN. */
+static bool sf_auth_revoke_token(sf_api *api, const char *token)
+{
+    bool found = false;
+    for (size_t i = 0; i < SF_MAX_SESSIONS && token[0]; i++) {
+        sf_session *s = &api->sessions[i];
+        if (strcmp(s->token, token) == 0 || strcmp(s->refresh, token) == 0) {
+            memset(s, 0, sizeof(*s));
+            found = true;
+        }
+    }
+    return found;
+}
+
+void sf_auth_revoke(sf_api *api, const sf_req *q, sf_resp *r)
+{
+    char token[256];
+    if (!sf_auth_form_get(q->body ? q->body : "", "token", token, sizeof(token)) &&
+        !(sf_req_arg(q, "token") && snprintf(token, sizeof(token), "%s", sf_req_arg(q, "token"))))
+        token[0] = '\0';
+    if (!sf_auth_revoke_token(api, token)) {
+        sf_auth_oauth_error(r, HTTP_BAD_REQUEST, "unsupported_token_type", "this token type is not supported");
+        return;
+    }
+    r->status = HTTP_OK;
+    r->body = strdup("");
+}
+
 void sf_auth_soap_login(sf_api *api, const sf_req *q, sf_resp *r, const char *version)
 {
-    char user[256], pass[256];
+    char user[256], pass[256], session[256];
     const char *body = q->body ? q->body : "";
+    if (strstr(body, "<logout") && sf_auth_xml_value(body, "sessionId", session, sizeof(session))) {
+        sf_auth_revoke_token(api, session);
+        r->status = HTTP_OK;
+        r->content_type = "text/xml;charset=UTF-8";
+        r->body = strdup("<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope "
+                         "xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" "
+                         "xmlns=\"urn:partner.soap.sforce.com\"><soapenv:Body><logoutResponse/>"
+                         "</soapenv:Body></soapenv:Envelope>");
+        return;
+    }
     if (!strstr(body, "<login") || !sf_auth_xml_value(body, "username", user, sizeof(user)) ||
         !sf_auth_xml_value(body, "password", pass, sizeof(pass))) {
         sf_auth_soap_fault(r, "INVALID_LOGIN", "Invalid username, password, security token; "

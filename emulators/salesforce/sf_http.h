@@ -82,7 +82,9 @@ json_t *sf_req_json(const sf_req *q, sf_resp *r);
 void sf_auth_token(sf_api *api, const sf_req *q, sf_resp *r);
 /* GET /services/oauth2/authorize: approves at once, 302 with ?code=. */
 void sf_auth_authorize(sf_api *api, const sf_req *q, sf_resp *r);
-/* POST /services/Soap/u/VERSION partner login. */
+/* POST /services/oauth2/revoke: forgets the session of form field token. */
+void sf_auth_revoke(sf_api *api, const sf_req *q, sf_resp *r);
+/* POST /services/Soap/u/VERSION partner login (and logout). */
 void sf_auth_soap_login(sf_api *api, const sf_req *q, sf_resp *r, const char *version);
 /*
  * Parsers used by the login endpoints (exposed for the fuzzer): the decoded

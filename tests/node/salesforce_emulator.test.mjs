@@ -54,6 +54,21 @@ test('SOAP login (jsforce default without OAuth2 client) works', async () => {
   await assert.rejects(bad.login(CREDS.username, 'nope'), /INVALID_LOGIN/);
 });
 
+test('logout (SOAP and OAuth2 revoke) ends the session', async () => {
+  const limits = (tok) => fetch(`${emu.url}/services/data/v59.0/limits`, { headers: { Authorization: `Bearer ${tok}` } });
+  const soap = new jsforce.Connection({ loginUrl: emu.url, version: '59.0' });
+  await soap.login(CREDS.username, CREDS.password);
+  const t1 = soap.accessToken;
+  assert.equal((await limits(t1)).status, 200);
+  await soap.logout();
+  assert.equal((await limits(t1)).status, 401);
+  const oauth = oauthConn();
+  await oauth.login(CREDS.username, CREDS.password);
+  const t2 = oauth.accessToken;
+  await oauth.logout();
+  assert.equal((await limits(t2)).status, 401);
+});
+
 test('describeGlobal and describe report realistic metadata', async () => {
   const g = await conn.describeGlobal();
   const names = g.sobjects.map((s) => s.name);
