@@ -48,6 +48,7 @@ typedef struct sf_query_engine {
     uint64_t clock;
 } sf_query_engine;
 
+/* Frees every open cursor; QE (zero-initialised to start) can be reused. */
 void sf_query_engine_free(sf_query_engine *qe);
 
 /*
