@@ -50,7 +50,14 @@ typedef struct wt_portal {
 struct wt_session {
     wt_stmt *stmts;
     wt_portal *portals;
+    bool group;          /* the current Sync group has messages answered here */
+    int skip;            /* WT_SKIP_*: skipping to Sync after an error */
+    bool up_error;       /* upstream reported an error before an injected Sync */
+    int swallow_rfq;     /* ReadyForQuery of injected Syncs still to drop */
+    wt_error err;        /* the group's error, for aborting a block at Sync */
 };
+
+enum { WT_SKIP_NONE = 0, WT_SKIP_MINE, WT_SKIP_UPSTREAM };
 
 static void wt_portal_free(wt_portal *p)
 {
@@ -199,48 +206,6 @@ bool wt_hook_extended_owns(proxy_session *s, struct evbuffer *in, size_t run, co
     }
     free(body);
     return mine;
-}
-
-/* Whether the message at OFFSET belongs to the write group (ours, Flush or Sync). */
-static bool wt_ext_in_group(proxy_session *s, struct evbuffer *in, size_t offset, const proto_header *h)
-{
-    if (h->type == PqMsg_Sync || h->type == PqMsg_Flush)
-        return true;
-    if (h->type == PqMsg_Parse) {
-        size_t blen;
-        char *body = wt_ext_body(in, offset, h, &blen);
-        bool w = wt_ext_parse_is_write(s, body, blen);
-        free(body);
-        return w;
-    }
-    return wt_hook_extended_owns(s, in, offset, h);
-}
-
-/* Finds the Sync that ends the group starting at START. *END gets the offset after it. */
-static wt_hook_action wt_ext_find_sync(proxy_session *s, struct evbuffer *in, size_t start,
-                                       size_t *end)
-{
-    size_t avail = evbuffer_get_length(in);
-    size_t off = start;
-    uint32_t max = s->ctx->settings->max_message_size;
-    while (off + PQ_MSG_HEADER_LEN <= avail) {
-        uint8_t head[PQ_MSG_HEADER_LEN];
-        struct evbuffer_ptr pos;
-        evbuffer_ptr_set(in, &pos, off, EVBUFFER_PTR_SET);
-        evbuffer_copyout_from(in, &pos, head, sizeof(head));
-        proto_header h;
-        const char *reason;
-        if (proto_frame_header(head, sizeof(head), PROTO_FROM_CLIENT, max, &h, &reason) != PROTO_FRAME_OK)
-            return WT_HOOK_FORWARD; /* let the relay report the bad message */
-        if (off + h.total > avail)
-            return WT_HOOK_NEED_MORE;
-        off += h.total;
-        if (h.type == PqMsg_Sync) {
-            *end = off;
-            return WT_HOOK_CONSUMED;
-        }
-    }
-    return WT_HOOK_NEED_MORE;
 }
 
 /* ParameterDescription + RowDescription/NoData for ST, described on Tether's connection. */
@@ -468,85 +433,136 @@ static int wt_ext_one(proxy_session *s, char type, const char *body, size_t blen
     }
 }
 
+/* Sends a Sync upstream whose ReadyForQuery is dropped (its other answers are relayed). */
+static void wt_ext_inject_sync(proxy_session *s)
+{
+    uint8_t m[5] = {PqMsg_Sync, 0, 0, 0, 4};
+    evbuffer_add(bufferevent_get_output(s->sbev), m, sizeof(m));
+    s->pending_syncs++;
+    s->last_client_type = PqMsg_Sync;
+    s->wt->swallow_rfq++;
+    s->wt->up_error = false;
+}
+
+/* Answers the client's Sync for a group answered here. */
+static void wt_ext_sync(proxy_session *s, const wt_error *err)
+{
+    wt_session *ws = s->wt;
+    if (ws->skip == WT_SKIP_MINE && s->txn_status == 'T') {
+        /* abort the block upstream too; its whole answer is swallowed */
+        char *sql = wt_hook_raise_sql(err, NULL);
+        wt_hook_send_swallowed(s, sql);
+        free(sql);
+        s->txn_status = 'E';
+    }
+    wt_drop_portal(ws, "");
+    wt_hook_put_ready(bufferevent_get_output(s->cbev), s->txn_status);
+    ws->group = false;
+    ws->skip = WT_SKIP_NONE;
+}
+
 wt_hook_action wt_hook_extended(proxy_session *s, struct evbuffer *in, size_t *run,
                                 const proto_header *h)
 {
     if (evbuffer_get_length(in) - *run < h->total)
         return WT_HOOK_NEED_MORE;
-    if (!wt_ext_in_group(s, in, *run, h))
+    wt_session *ws = s->wt;
+    bool mine;
+    if (ws && ws->skip != WT_SKIP_NONE) {
+        mine = true; /* skipping to Sync */
+    } else if (h->type == PqMsg_Parse) {
+        size_t blen;
+        char *body = wt_ext_body(in, *run, h, &blen);
+        mine = wt_ext_parse_is_write(s, body, blen);
+        free(body);
+    } else if (h->type == PqMsg_Sync) {
+        mine = ws && (ws->group || ws->skip != WT_SKIP_NONE);
+    } else {
+        mine = ws && wt_hook_extended_owns(s, in, *run, h);
+    }
+    if (!mine)
         return WT_HOOK_FORWARD;
-    /* Mid-group (part of it already went upstream): let Postgres and the guard answer. */
-    if (s->last_client_type != 0 && s->last_client_type != PqMsg_Sync &&
-        s->last_client_type != PqMsg_Query)
+    if (!ws) {
+        ws = s->wt = calloc(1, sizeof(*s->wt));
+        if (!ws)
+            abort();
+    }
+    /* What came before goes first. */
+    if (*run)
+        evbuffer_remove_buffer(in, bufferevent_get_output(s->sbev), *run);
+    *run = 0;
+    if (h->type == PqMsg_Sync &&
+        (ws->skip == WT_SKIP_UPSTREAM || (s->last_client_type != 0 && s->last_client_type != PqMsg_Sync &&
+                                          s->last_client_type != PqMsg_Query))) {
+        /* upstream has part of this group (or saw its error): it answers the Sync */
+        ws->skip = WT_SKIP_NONE;
+        ws->group = false;
         return WT_HOOK_FORWARD;
-    size_t end = 0;
-    wt_hook_action a = wt_ext_find_sync(s, in, *run, &end);
-    if (a != WT_HOOK_CONSUMED)
-        return a;
-    if (s->pending_syncs > 0 || s->remaining[PROTO_FROM_SERVER] > 0 || *run > 0) {
-        if (*run) /* what precedes it goes first */
-            evbuffer_remove_buffer(in, bufferevent_get_output(s->sbev), *run);
-        *run = 0;
+    }
+    if (ws->skip == WT_SKIP_NONE && h->type != PqMsg_Sync) {
+        /* messages of this group already went upstream: have them answered first */
+        if (s->last_client_type != 0 && s->last_client_type != PqMsg_Sync &&
+            s->last_client_type != PqMsg_Query)
+            wt_ext_inject_sync(s);
         if (s->pending_syncs > 0 || s->remaining[PROTO_FROM_SERVER] > 0) {
             s->wt_wait = true;
             return WT_HOOK_WAIT;
         }
-        end = 0;
-        if (wt_ext_find_sync(s, in, 0, &end) != WT_HOOK_CONSUMED)
-            return WT_HOOK_NEED_MORE;
+        if (ws->up_error) {
+            ws->up_error = false;
+            ws->skip = WT_SKIP_UPSTREAM;
+        }
     }
-    if (!s->wt) {
-        s->wt = calloc(1, sizeof(*s->wt));
-        if (!s->wt)
-            abort();
-    }
+    size_t blen;
+    char *body = wt_ext_body(in, 0, h, &blen);
+    evbuffer_drain(in, h->total);
     struct evbuffer *out = bufferevent_get_output(s->cbev);
-    bool failed = false;
-    wt_error err;
-    while (evbuffer_get_length(in) > 0) {
-        uint8_t head[PQ_MSG_HEADER_LEN];
-        evbuffer_copyout(in, head, sizeof(head));
-        proto_header mh;
-        const char *reason;
-        if (proto_frame_header(head, sizeof(head), PROTO_FROM_CLIENT,
-                               s->ctx->settings->max_message_size, &mh, &reason) != PROTO_FRAME_OK)
-            break;
-        if (mh.type == PqMsg_Sync) {
-            evbuffer_drain(in, mh.total);
-            if (failed && s->txn_status == 'T') {
-                /* abort the block upstream too; its answer is swallowed */
-                char *sql = wt_hook_raise_sql(&err, NULL);
-                wt_hook_send_swallowed(s, sql);
-                free(sql);
-                s->txn_status = 'E';
-            }
-            wt_session *ws = s->wt;
-            wt_drop_portal(ws, "");
-            wt_hook_put_ready(out, s->txn_status);
-            s->last_client_type = PqMsg_Sync;
-            break;
-        }
-        if (!failed && !wt_ext_in_group(s, in, 0, &mh)) {
-            wt_error_set(&err, WT_SQLSTATE_UNSUPPORTED, NULL,
-                         "Send a Sync after the write to the synced table.",
-                         "a write to a synced table cannot share its Sync group with other statements");
-            wt_hook_put_error(out, &err);
-            failed = true;
-        }
-        size_t blen;
-        char *body = wt_ext_body(in, 0, &mh, &blen);
-        evbuffer_drain(in, mh.total);
-        if (!failed && s->txn_status == 'E' && mh.type != PqMsg_Flush) {
+    if (h->type == PqMsg_Sync) {
+        wt_ext_sync(s, &ws->err);
+    } else if (ws->skip == WT_SKIP_NONE) {
+        ws->group = true;
+        wt_error err;
+        if (s->txn_status == 'E' && h->type != PqMsg_Flush) {
             wt_error_set(&err, "25P02", NULL, NULL,
                          "current transaction is aborted, commands ignored until end of transaction block");
             wt_hook_put_error(out, &err);
-            failed = true;
-        }
-        if (!failed && wt_ext_one(s, mh.type, body, blen, out, &err) != T_OK) {
+            ws->skip = WT_SKIP_MINE;
+            ws->err = err;
+        } else if (wt_ext_one(s, h->type, body, blen, out, &err) != T_OK) {
             wt_hook_put_error(out, &err);
-            failed = true;
+            ws->skip = WT_SKIP_MINE;
+            ws->err = err;
         }
-        free(body);
+    } else if (ws->skip == WT_SKIP_UPSTREAM) {
+        ws->group = true; /* dropped, like Postgres does after an error */
     }
+    free(body);
+    return WT_HOOK_CONSUMED;
+}
+
+/* Server side: drop the ReadyForQuery of injected Syncs, note errors before them. */
+wt_hook_action wt_hook_extended_server(proxy_session *s, struct evbuffer *in, size_t *run,
+                                       const proto_header *h)
+{
+    wt_session *ws = s->wt;
+    if (!ws || ws->swallow_rfq <= 0)
+        return WT_HOOK_FORWARD;
+    if (h->type == PqMsg_ErrorResponse) {
+        ws->up_error = true;
+        return WT_HOOK_FORWARD;
+    }
+    if (h->type != PqMsg_ReadyForQuery)
+        return WT_HOOK_FORWARD;
+    if (evbuffer_get_length(in) - *run < h->total)
+        return WT_HOOK_NEED_MORE;
+    if (*run)
+        evbuffer_remove_buffer(in, bufferevent_get_output(s->cbev), *run);
+    *run = 0;
+    uint8_t msg[PQ_MSG_HEADER_LEN + 1];
+    evbuffer_copyout(in, msg, sizeof(msg));
+    s->txn_status = (char)msg[PQ_MSG_HEADER_LEN];
+    s->pending_syncs--;
+    ws->swallow_rfq--;
+    evbuffer_drain(in, h->total);
     return WT_HOOK_CONSUMED;
 }

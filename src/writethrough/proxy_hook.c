@@ -303,7 +303,9 @@ wt_hook_action wt_hook_client_msg(proxy_session *s, struct evbuffer *in, size_t 
     case PqMsg_Describe:
     case PqMsg_Execute:
     case PqMsg_Close:
-        if (s->wt && wt_hook_extended_owns(s, in, *run, h))
+    case PqMsg_Sync:
+    case PqMsg_Flush:
+        if (s->wt)
             return wt_hook_extended(s, in, run, h);
         return WT_HOOK_FORWARD;
     default:
@@ -321,7 +323,7 @@ wt_hook_action wt_hook_server_msg(proxy_session *s, struct evbuffer *in, size_t 
                                   const proto_header *h)
 {
     if (s->wt_swallow <= 0)
-        return WT_HOOK_FORWARD;
+        return s->wt ? wt_hook_extended_server(s, in, run, h) : WT_HOOK_FORWARD;
     if (evbuffer_get_length(in) - *run < h->total)
         return WT_HOOK_NEED_MORE;
     if (*run)

@@ -39,6 +39,9 @@ void wt_session_free(wt_session *ws);
 /* proxy_extended.c: a Parse of a write (or a message on a write statement). */
 wt_hook_action wt_hook_extended(proxy_session *s, struct evbuffer *in, size_t *run,
                                 const proto_header *h);
+/* Server side of the above: drops the ReadyForQuery of Syncs Tether injected. */
+wt_hook_action wt_hook_extended_server(proxy_session *s, struct evbuffer *in, size_t *run,
+                                       const proto_header *h);
 /* True when the message with header H at *RUN refers to a write statement or portal. */
 bool wt_hook_extended_owns(proxy_session *s, struct evbuffer *in, size_t run, const proto_header *h);
 
