@@ -23,9 +23,27 @@
 #include <string.h>
 #include <time.h>
 
-/* Writes CH back inside one transaction on the (guard-enabled) connection. */
-static int wt_apply_writeback(wt_engine *wt, wt_target *t, conn_changes *ch, char *err, size_t errlen)
+/* Records the first N writes of PLAN (ids in IDS) as applied; ERROR for a failed write-back. */
+static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n, json_t *ids,
+                                   const char *user, const char *error)
 {
+    wt_target *t = plan->target;
+    const conn_collection *coll = &t->schema->colls[plan->coll];
+    for (size_t k = 0; k < n; k++)
+        wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
+                        coll->object_type, plan->writes[k].op,
+                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields, NULL,
+                        "applied", error);
+}
+
+/*
+ * Writes CH back and audits the N applied writes, in one transaction on the
+ * (guard-enabled) connection.
+ */
+static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *ids, const char *user,
+                              conn_changes *ch, char *err, size_t errlen)
+{
+    wt_target *t = plan->target;
     PGconn *conn = wt_engine_conn(wt);
     PGresult *r = PQexec(conn, "BEGIN");
     bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
@@ -40,6 +58,7 @@ static int wt_apply_writeback(wt_engine *wt, wt_target *t, conn_changes *ch, cha
         PQclear(PQexec(conn, "ROLLBACK"));
         return T_ERR;
     }
+    wt_apply_audit_applied(wt, plan, n, ids, user, NULL);
     r = PQexec(conn, "COMMIT");
     ok = PQresultStatus(r) == PGRES_COMMAND_OK;
     PQclear(r);
@@ -102,8 +121,6 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
         const char *cid = json_string_value(json_object_get(canon, "id"));
         char id[128];
         snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
-        wt_audit_record(conn, wt_engine_state_schema(wt), user, t->cfg->name, coll->object_type,
-                        w->op, id, w->fields, NULL, "applied", NULL);
         log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
                  coll->object_type, (int)w->op, id);
         int64_t version = (int64_t)time(NULL);
@@ -118,8 +135,10 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
     }
     if (ch.n > 0) {
         char err[T_ERRBUF_SIZE];
-        if (wt_apply_writeback(wt, t, &ch, err, sizeof(err)) != T_OK) {
+        if (wt_apply_writeback(wt, plan, (size_t)out->applied, ids, user, &ch, err, sizeof(err)) !=
+            T_OK) {
             log_error("writethrough.writeback_failed", "sync=%s error=\"%s\"", t->cfg->name, err);
+            wt_apply_audit_applied(wt, plan, (size_t)out->applied, ids, user, "write-back failed");
             if (!out->failed) {
                 out->failed = true;
                 wt_error_set(&out->error, WT_SQLSTATE_WRITEBACK,

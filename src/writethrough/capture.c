@@ -72,8 +72,16 @@ int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const
         return T_ERR;
     }
     PQclear(r);
-    r = PQexec(conn, "SELECT op, tschema, tname, old_row::text, new_row::text"
-                     " FROM pg_temp._tether_capture ORDER BY seq");
+    /* read the capture and roll back in one round trip */
+    if (!PQsendQuery(conn, "SELECT op, tschema, tname, old_row::text, new_row::text"
+                           " FROM pg_temp._tether_capture ORDER BY seq; ROLLBACK")) {
+        wt_capture_server_error(conn, NULL, err_out);
+        wt_capture_rollback(conn);
+        return T_ERR;
+    }
+    r = PQgetResult(conn);
+    for (PGresult *more; (more = PQgetResult(conn)) != NULL;)
+        PQclear(more); /* the ROLLBACK */
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         wt_capture_server_error(conn, r, err_out);
         PQclear(r);
@@ -97,7 +105,6 @@ int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const
                          "Write one synced table per statement.",
                          "a statement through Tether may write only one synced table");
             PQclear(r);
-            wt_capture_rollback(conn);
             return T_ERR;
         }
         json_error_t je;
@@ -108,7 +115,6 @@ int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const
         out->n = (size_t)i + 1;
     }
     PQclear(r);
-    wt_capture_rollback(conn);
     return T_OK;
 }
 

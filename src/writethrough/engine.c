@@ -23,6 +23,7 @@
 #define WT_CACHE_ENTRIES 1024
 #define WT_DEFAULT_TIMEOUT_MS 10000
 #define WT_DEFAULT_ATTEMPTS 4
+#define WT_DEFAULT_RATE 25 /* writes/s: Stripe's test-mode write limit (live mode: 100) */
 
 typedef struct wt_slot {
     wt_target t;
@@ -105,6 +106,7 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
         abort();
     long timeout_ms = wt_engine_env_long("TETHER_WRITE_TIMEOUT_MS", WT_DEFAULT_TIMEOUT_MS);
     long attempts = wt_engine_env_long("TETHER_WRITE_MAX_ATTEMPTS", WT_DEFAULT_ATTEMPTS);
+    double rate = (double)wt_engine_env_long("TETHER_WRITE_RATE", WT_DEFAULT_RATE);
     for (size_t i = 0; i < cfg->nsyncs; i++) {
         const sync_config *sc = &cfg->syncs[i];
         wt_slot *s = &wt->slots[wt->n];
@@ -119,8 +121,7 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
         wt->n++;
         snprintf(t->schema_name, sizeof(t->schema_name), "%s",
                  sc->schema && *sc->schema ? sc->schema : sc->source);
-        token_bucket_init(&s->bucket, sc->rate_steady > 0 ? sc->rate_steady : 10,
-                          sc->rate_steady > 0 ? sc->rate_steady : 10, token_bucket_now_ms());
+        token_bucket_init(&s->bucket, rate, rate, token_bucket_now_ms());
         if (http_client_init(&s->http, &s->bucket) != T_OK) {
             snprintf(err, errlen, "cannot create the HTTP client");
             goto failed;
