@@ -69,7 +69,7 @@ while len(prox) < n:
 def pct(xs, p):
     xs = sorted(xs); return xs[min(len(xs) - 1, int(p / 100 * len(xs)))]
 print("## Write-through: proxied UPDATE vs the raw API call (bench/writethrough.sh)\n")
-print(f"{n} of each in raw calls on a fresh HTTP connection each, the SQL client on one connection, Stripe emulator on loopback, pacing budget raised out of the way, "
+print(f"{n} calls of each kind, in alternating blocks of 50; raw calls on a fresh HTTP connection each, the SQL client on one connection, Stripe emulator on loopback, pacing budget raised out of the way, "
       f"`UPDATE stripe.customer SET name = ... WHERE id = ...` (simple protocol, autocommit).\n")
 print("| | p50 ms | p99 ms |")
 print("| --- | --- | --- |")

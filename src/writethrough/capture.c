@@ -50,44 +50,77 @@ static void wt_capture_rollback(PGconn *conn)
     PQclear(PQexec(conn, "ROLLBACK"));
 }
 
+/*
+ * Sends BEGIN, the capture setting, the statement, the read of the capture
+ * table and ROLLBACK as one libpq pipeline (one round trip). Returns the
+ * capture rows (caller PQclears) or NULL with ERR_OUT set, the transaction
+ * rolled back either way.
+ */
+static PGresult *wt_capture_pipeline(PGconn *conn, const char *sql, int nparams,
+                                     const char *const *params, const int *param_formats,
+                                     const int *param_lengths, wt_error *err_out)
+{
+    static const char *const pre[] = {"BEGIN", "SELECT set_config('" WT_GUC_CAPTURE "', 'on', true)"};
+    if (!PQenterPipelineMode(conn)) {
+        wt_capture_server_error(conn, NULL, err_out);
+        return NULL;
+    }
+    bool sent = PQsendQueryParams(conn, pre[0], 0, NULL, NULL, NULL, NULL, 0) &&
+                PQsendQueryParams(conn, pre[1], 0, NULL, NULL, NULL, NULL, 0) &&
+                PQsendQueryParams(conn, sql, nparams, NULL, params, param_lengths, param_formats, 0) &&
+                PQsendQueryParams(conn,
+                                  "SELECT op, tschema, tname, old_row::text, new_row::text"
+                                  " FROM pg_temp._tether_capture ORDER BY seq",
+                                  0, NULL, NULL, NULL, NULL, 0) &&
+                PQsendQueryParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) &&
+                PQpipelineSync(conn);
+    PGresult *rows = NULL;
+    bool failed = !sent;
+    if (!sent)
+        wt_capture_server_error(conn, NULL, err_out);
+    /* five results (each followed by NULL), then the sync */
+    for (int q = 0; sent && q < 5; q++) {
+        PGresult *r = PQgetResult(conn);
+        if (!r) {
+            failed = true;
+            wt_capture_server_error(conn, NULL, err_out);
+            break;
+        }
+        ExecStatusType st = PQresultStatus(r);
+        if (!failed && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
+            failed = true;
+            wt_capture_server_error(conn, r, err_out);
+        }
+        if (q == 3 && !failed)
+            rows = r;
+        else
+            PQclear(r);
+        PGresult *end = PQgetResult(conn); /* NULL after each query's result */
+        PQclear(end);
+    }
+    for (PGresult *r; sent && (r = PQgetResult(conn)) != NULL;) {
+        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
+        PQclear(r);
+        if (sync)
+            break;
+    }
+    PQexitPipelineMode(conn);
+    if (failed) {
+        PQclear(rows);
+        wt_capture_rollback(conn);
+        return NULL;
+    }
+    return rows;
+}
+
 int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
                    const int *param_formats, const int *param_lengths, wt_captures *out,
                    wt_error *err_out)
 {
     memset(out, 0, sizeof(*out));
-    PGresult *r = PQexec(conn, "BEGIN; SET LOCAL " WT_GUC_CAPTURE " = 'on'");
-    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
-        wt_capture_server_error(conn, r, err_out);
-        PQclear(r);
-        wt_capture_rollback(conn);
+    PGresult *r = wt_capture_pipeline(conn, sql, nparams, params, param_formats, param_lengths, err_out);
+    if (!r)
         return T_ERR;
-    }
-    PQclear(r);
-    r = PQexecParams(conn, sql, nparams, NULL, params, param_lengths, param_formats, 0);
-    ExecStatusType st = PQresultStatus(r);
-    if (st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-        wt_capture_server_error(conn, r, err_out);
-        PQclear(r);
-        wt_capture_rollback(conn);
-        return T_ERR;
-    }
-    PQclear(r);
-    /* read the capture and roll back in one round trip */
-    if (!PQsendQuery(conn, "SELECT op, tschema, tname, old_row::text, new_row::text"
-                           " FROM pg_temp._tether_capture ORDER BY seq; ROLLBACK")) {
-        wt_capture_server_error(conn, NULL, err_out);
-        wt_capture_rollback(conn);
-        return T_ERR;
-    }
-    r = PQgetResult(conn);
-    for (PGresult *more; (more = PQgetResult(conn)) != NULL;)
-        PQclear(more); /* the ROLLBACK */
-    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        wt_capture_server_error(conn, r, err_out);
-        PQclear(r);
-        wt_capture_rollback(conn);
-        return T_ERR;
-    }
     int n = PQntuples(r);
     out->rows = n ? calloc((size_t)n, sizeof(*out->rows)) : NULL;
     if (n && !out->rows)

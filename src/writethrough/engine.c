@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define WT_CACHE_ENTRIES 1024
 #define WT_DEFAULT_TIMEOUT_MS 10000
@@ -41,6 +42,13 @@ struct wt_engine {
     classify_synced_set *synced;
     classify_cache *cache;
 };
+
+static int64_t wt_engine_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
 
 static long wt_engine_env_long(const char *name, long dflt)
 {
@@ -253,9 +261,11 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
         wt_error_set(&out->error, WT_SQLSTATE_UNAVAILABLE, NULL, NULL, "Tether cannot write: %s", err);
         goto failed;
     }
+    int64_t t0 = wt_engine_now_us();
     if (wt_capture_run(wt->conn, sql, nparams, params, param_formats, param_lengths, &cap,
                        &out->error) != T_OK)
         goto failed;
+    int64_t t1 = wt_engine_now_us();
     wt_target *t = NULL;
     size_t coll = 0;
     if (cap.n > 0) {
@@ -277,8 +287,10 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
     }
     if (wt_plan_build(t, coll, &cap, st->on_conflict, wt->conn, &plan, &out->error) != T_OK)
         goto failed;
+    int64_t t2 = wt_engine_now_us();
     if (wt_apply_plan(wt, &plan, user, ids, out) != T_OK)
         goto failed;
+    int64_t t3 = wt_engine_now_us();
     snprintf(out->tag, sizeof(out->tag), "%s %ld", wt_engine_tag_verb(st->kind), plan.matched);
     if (st->returning) {
         out->returning = wt_apply_returning(wt->conn, t, &t->schema->colls[coll], sql, st, ids, &cap,
@@ -286,6 +298,9 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
         if (!out->returning)
             goto failed;
     }
+    log_debug("writethrough.timing", "rows=%zu capture_us=%lld plan_us=%lld apply_us=%lld returning_us=%lld",
+              cap.n, (long long)(t1 - t0), (long long)(t2 - t1), (long long)(t3 - t2),
+              (long long)(wt_engine_now_us() - t3));
 done:
     out->notice = in_block && out->applied > 0;
     wt_plan_free(&plan);
