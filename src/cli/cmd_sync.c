@@ -5,6 +5,7 @@
  * Owns the configuration it loads.
  */
 #include "cli/cli.h"
+#include "proxy/proxy.h"
 #include "sync/sync_engine.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -12,7 +13,11 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static volatile sig_atomic_t sync_stop_flag;
 
@@ -144,8 +149,24 @@ static int sync_or_run(int argc, char **argv, const char *cmd)
         config_free(&cfg);
         return cli_usage_error(cmd, "no database: give --database URL or [tether] database");
     }
-    if (is_run)
-        log_info("run.proxy_pending", "detail=\"the proxy part of tether run comes with the proxy issue; running the sync only\"");
+    pid_t proxy_pid = -1;
+    if (is_run) {
+        /* the proxy (with write-through) runs in a child process next to the sync */
+        if (!cfg.proxy_upstream || !*cfg.proxy_upstream) {
+            free(cfg.proxy_upstream);
+            cfg.proxy_upstream = strdup(cfg.database);
+        }
+        fflush(NULL);
+        proxy_pid = fork();
+        if (proxy_pid == 0) {
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            int prc = proxy_run(&cfg);
+            config_free(&cfg);
+            _exit(prc == T_OK ? T_EXIT_OK : T_EXIT_FAILURE);
+        }
+        if (proxy_pid < 0)
+            log_error("run.proxy_fork_failed", "detail=\"running the sync only\"");
+    }
     struct sigaction sa;
     memset(&sa, 0, sizeof(sa));
     sa.sa_handler = sync_on_signal;
@@ -155,6 +176,11 @@ static int sync_or_run(int argc, char **argv, const char *cmd)
     signal(SIGPIPE, SIG_IGN);
     sync_stop_flag = 0;
     int rc = sync_engine_run(&cfg, &sync_stop_flag);
+    if (proxy_pid > 0) {
+        kill(proxy_pid, SIGTERM);
+        int st = 0;
+        waitpid(proxy_pid, &st, 0);
+    }
     config_free(&cfg);
     return rc == T_OK ? T_EXIT_OK : T_EXIT_FAILURE;
 }

@@ -91,20 +91,23 @@ int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
 {
     const char *p[] = {schema, table};
     PGresult *r = PQexecParams(conn,
-                               "SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                               "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n"
+                               "         ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
+                               " (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
                                " JOIN pg_namespace n ON n.oid = c.relnamespace"
                                " WHERE n.nspname = $1 AND c.relname = $2"
-                               " AND t.tgname IN ('tether_guard', 'tether_guard_truncate')",
+                               " AND t.tgname IN ('tether_guard', 'tether_guard_truncate'))",
                                2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "guard lookup on %s.%s: %s", schema, table, PQerrorMessage(conn));
         PQclear(r);
         return T_ERR;
     }
-    bool have = strcmp(PQgetvalue(r, 0, 0), "2") == 0;
+    bool exists = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
+    bool have = strcmp(PQgetvalue(r, 0, 1), "2") == 0;
     PQclear(r);
-    if (have)
-        return T_OK;
+    if (have || !exists)
+        return T_OK; /* a table the sync has not created yet is guarded when it does */
     char ss[140], sq[140], tq[140];
     if (pgconn_quote_ident(state_schema, ss, sizeof(ss)) != T_OK ||
         pgconn_quote_ident(schema, sq, sizeof(sq)) != T_OK ||

@@ -145,7 +145,9 @@ void wt_outcome_free(wt_outcome *out);
  * secret table, the audit table and the guard function. T_OK or T_ERR+ERR.
  */
 int wt_guard_install(PGconn *conn, const char *state_schema, char *err, size_t errlen);
-/* Attaches the guard triggers to SCHEMA.TABLE unless present. */
+/* Attaches the guard triggers to SCHEMA.TABLE unless present; T_OK without
+ * doing anything while the table does not exist yet (the sync engine guards
+ * the tables it creates). */
 int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
                      const char *table, char *err, size_t errlen);
 /*
