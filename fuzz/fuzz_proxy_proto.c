@@ -99,7 +99,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
         }
         if (n > 0)
-            proxy_scram_client_final(&c, "pw", (const uint8_t *)msg, strlen(msg), out, sizeof(out),
+            proxy_scram_client_final(&c, "pw", NULL, (const uint8_t *)msg, strlen(msg), out, sizeof(out),
                                      &reason);
         proxy_scram_client_verify(&c, data, size, &reason);
         break;

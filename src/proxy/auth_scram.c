@@ -253,8 +253,9 @@ int proxy_scram_client_first(proxy_scram_client *c, char *out, size_t outlen)
     return n > 0 && (size_t)n < outlen ? n : -1;
 }
 
-int proxy_scram_client_final(proxy_scram_client *c, const char *password, const uint8_t *data,
-                             size_t len, char *out, size_t outlen, const char **reason)
+int proxy_scram_client_final(proxy_scram_client *c, const char *password, proxy_scram_cache *cache,
+                             const uint8_t *data, size_t len, char *out, size_t outlen,
+                             const char **reason)
 {
     char msg[SCRAM_MSG_MAX];
     *reason = "bad_scram_server_first";
@@ -280,9 +281,24 @@ int proxy_scram_client_final(proxy_scram_client *c, const char *password, const 
     if (saltn < 1)
         return -1;
     uint8_t client_key[SCRAM_KEY_LEN], stored[SCRAM_KEY_LEN];
-    if (scram_derive(password, saltraw, (size_t)saltn, iterations, client_key, stored,
-                     c->server_key) != T_OK)
-        return -1;
+    if (cache && cache->valid && cache->iterations == iterations &&
+        strlen(cache->salt_b64) == slen && memcmp(cache->salt_b64, salt, slen) == 0) {
+        memcpy(client_key, cache->client_key, SCRAM_KEY_LEN);
+        memcpy(c->server_key, cache->server_key, SCRAM_KEY_LEN);
+        SHA256(client_key, SCRAM_KEY_LEN, stored);
+    } else {
+        if (scram_derive(password, saltraw, (size_t)saltn, iterations, client_key, stored,
+                         c->server_key) != T_OK)
+            return -1;
+        if (cache && slen < sizeof(cache->salt_b64)) {
+            memcpy(cache->salt_b64, salt, slen);
+            cache->salt_b64[slen] = '\0';
+            cache->iterations = iterations;
+            memcpy(cache->client_key, client_key, SCRAM_KEY_LEN);
+            memcpy(cache->server_key, c->server_key, SCRAM_KEY_LEN);
+            cache->valid = 1;
+        }
+    }
     char without_proof[SCRAM_MSG_MAX];
     snprintf(without_proof, sizeof(without_proof), "c=biws,r=%.*s", (int)rlen, r);
     int an = snprintf(c->auth_message, sizeof(c->auth_message), "%s,%s,%s", c->client_first_bare,

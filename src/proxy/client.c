@@ -84,7 +84,8 @@ static void proxy_client_auth_failed(proxy_session *s, const char *reason)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", s->user);
-    log_warn("proxy.client.auth_failed", "client=%s user=%s reason=%s", s->peer, s->user, reason);
+    log_warn("proxy.client.auth_failed", "client=%s user=%s reason=%s", s->peer, s->user_log,
+             reason);
     proxy_session_fail(s, "28P01", msg, "auth_failed");
 }
 
@@ -92,7 +93,7 @@ static void proxy_client_auth_failed(proxy_session *s, const char *reason)
 static void proxy_client_auth_ok(proxy_session *s)
 {
     proto_put_auth(bufferevent_get_output(s->cbev), PQ_AUTH_OK, NULL, 0);
-    log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user);
+    log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user_log);
     bufferevent_disable(s->cbev, EV_READ);
     proxy_server_connect(s);
 }
@@ -142,6 +143,12 @@ static void proxy_client_on_startup(proxy_session *s, const proto_startup *st)
     proxy_ctx *ctx = s->ctx;
     struct evbuffer *out = bufferevent_get_output(s->cbev);
     snprintf(s->user, sizeof(s->user), "%s", st->user);
+    size_t i;
+    for (i = 0; s->user[i] && i + 1 < sizeof(s->user_log); i++) {
+        unsigned char ch = (unsigned char)s->user[i];
+        s->user_log[i] = (ch <= ' ' || ch == '"' || ch == 0x7f) ? '?' : (char)ch;
+    }
+    s->user_log[i] = '\0';
     if (s->over_limit) {
         proxy_session_fail(s, "53300", "sorry, too many clients already (max_client_conn)",
                            "max_client_conn");
@@ -221,12 +228,23 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
         proxy_session_close(s, "out_of_memory");
         return;
     }
-    const proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);
+    proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);
     int rc = T_ERR;
-    if (u && u->kind == PROXY_SECRET_SCRAM)
+    if (u && u->kind == PROXY_SECRET_SCRAM) {
         rc = proxy_scram_parse_secret(u->secret, &s->scram->keys);
-    else if (u && u->kind == PROXY_SECRET_PLAIN)
-        rc = proxy_scram_keys_from_password(u->secret, &s->scram->keys);
+    } else if (u && u->kind == PROXY_SECRET_PLAIN) {
+        if (!u->derived) {
+            proxy_scram_keys *k = malloc(sizeof(*k));
+            if (k && proxy_scram_keys_from_password(u->secret, k) == T_OK)
+                u->derived = k;
+            else
+                free(k);
+        }
+        if (u->derived) {
+            s->scram->keys = *u->derived;
+            rc = T_OK;
+        }
+    }
     if (rc != T_OK)
         proxy_scram_mock_keys(&s->scram->keys); /* fails at the proof, like Postgres */
     char reply[SCRAM_MSG_MAX];
@@ -420,6 +438,11 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 void proxy_client_enter_relay(proxy_session *s)
 {
+    if (s->ctx->draining) {
+        proxy_session_fail(s, "57P01", "terminating connection due to administrator command",
+                           "shutdown");
+        return;
+    }
     s->state = PS_RELAY;
     if (s->timer)
         evtimer_del(s->timer);

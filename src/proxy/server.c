@@ -183,7 +183,8 @@ static void proxy_server_on_auth(proxy_session *s, const uint8_t *body, size_t l
         if (!s->up_scram)
             break;
         char fin[SCRAM_MSG_MAX];
-        int n = proxy_scram_client_final(s->up_scram, set->up_password, r.p, r.left, fin,
+        int n = proxy_scram_client_final(s->up_scram, set->up_password,
+                                         &s->ctx->settings->up_scram_cache, r.p, r.left, fin,
                                          sizeof(fin), &reason);
         if (n < 0) {
             proxy_server_fail(s, "bad SCRAM challenge", reason);
@@ -217,7 +218,7 @@ static void proxy_server_go_relay(proxy_session *s)
                       proxy_server_event_cb, s);
     bufferevent_setwatermark(s->sbev, EV_WRITE, PROXY_LOW_WATER, 0);
     log_info("proxy.client.ready", "id=%llu client=%s user=%s tls=%d", (unsigned long long)s->id,
-             s->peer, s->user, (int)s->client_tls);
+             s->peer, s->user_log, (int)s->client_tls);
     proxy_client_enter_relay(s);
 }
 

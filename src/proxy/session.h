@@ -52,6 +52,7 @@ typedef struct proxy_settings {
     char up_host[256], up_port[16], up_user[128], up_password[256], up_dbname[128];
     struct sockaddr_storage up_addr;
     socklen_t up_addrlen;
+    proxy_scram_cache up_scram_cache; /* upstream SCRAM keys, filled on first login */
 } proxy_settings;
 
 typedef struct proxy_session proxy_session;
@@ -108,7 +109,8 @@ struct proxy_session {
     struct bufferevent *sbev;    /* upstream side */
     struct event *timer;         /* login timeout, then close linger */
     char peer[64];
-    char user[64];
+    char user[64];               /* as the client sent it (truncated) */
+    char user_log[64];           /* the same, safe to log (no spaces/control chars) */
     bool client_tls;
     bool over_limit;
     bool in_cancel_map;

@@ -174,7 +174,8 @@ static void test_users(void **state)
 }
 
 /* Runs a full SCRAM exchange; returns the server's verdict. */
-static int scram_exchange(const proxy_scram_keys *keys, const char *client_password)
+static int scram_exchange_cached(const proxy_scram_keys *keys, const char *client_password,
+                                 proxy_scram_cache *cache)
 {
     proxy_scram_server srv;
     proxy_scram_client cli;
@@ -185,7 +186,8 @@ static int scram_exchange(const proxy_scram_keys *keys, const char *client_passw
     int n = proxy_scram_client_first(&cli, m1, sizeof(m1));
     assert_true(n > 0);
     assert_int_equal(proxy_scram_server_first(&srv, (uint8_t *)m1, (size_t)n, m2, sizeof(m2), &reason), T_OK);
-    n = proxy_scram_client_final(&cli, client_password, (uint8_t *)m2, strlen(m2), m3, sizeof(m3), &reason);
+    n = proxy_scram_client_final(&cli, client_password, cache, (uint8_t *)m2, strlen(m2), m3,
+                                 sizeof(m3), &reason);
     assert_true(n > 0);
     if (proxy_scram_server_final(&srv, (uint8_t *)m3, (size_t)n, m4, sizeof(m4), &reason) != T_OK) {
         assert_string_equal(reason, "password_mismatch");
@@ -198,11 +200,25 @@ static int scram_exchange(const proxy_scram_keys *keys, const char *client_passw
     return T_OK;
 }
 
+static int scram_exchange(const proxy_scram_keys *keys, const char *client_password)
+{
+    return scram_exchange_cached(keys, client_password, NULL);
+}
+
 static void test_scram(void **state)
 {
     proxy_scram_keys keys;
     assert_int_equal(proxy_scram_keys_from_password("s3cret", &keys), T_OK);
     assert_int_equal(scram_exchange(&keys, "s3cret"), T_OK);
+    /* the client-side key cache: filled once, then used (the password is not needed) */
+    proxy_scram_cache cache;
+    memset(&cache, 0, sizeof(cache));
+    assert_int_equal(scram_exchange_cached(&keys, "s3cret", &cache), T_OK);
+    assert_true(cache.valid);
+    assert_int_equal(scram_exchange_cached(&keys, "ignored-when-cached", &cache), T_OK);
+    proxy_scram_keys other;
+    assert_int_equal(proxy_scram_keys_from_password("s3cret", &other), T_OK); /* new salt */
+    assert_int_equal(scram_exchange_cached(&other, "s3cret", &cache), T_OK);
     assert_int_equal(scram_exchange(&keys, "wrong"), T_ERR);
     proxy_scram_mock_keys(&keys);
     assert_int_equal(scram_exchange(&keys, "s3cret"), T_ERR);
