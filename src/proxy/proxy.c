@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -250,10 +251,44 @@ static void proxy_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     proxy_client_start(s, fd);
 }
 
+static void proxy_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_ctx *ctx = arg;
+    if (!ctx->draining && ctx->listener)
+        evconnlistener_enable(ctx->listener);
+}
+
+/* Out of descriptors: pause accepting for a moment instead of spinning. */
 static void proxy_accept_error_cb(struct evconnlistener *l, void *arg)
 {
+    proxy_ctx *ctx = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    log_warn("proxy.accept.error", "error=\"%s\"", evutil_socket_error_to_string(err));
+    log_warn("proxy.accept.error", "error=\"%s\" sessions=%d", evutil_socket_error_to_string(err),
+             ctx->nclients);
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(l);
+        struct timeval tv = {0, 100 * 1000};
+        event_base_once(ctx->base, -1, EV_TIMEOUT, proxy_accept_resume_cb, ctx, &tv);
+    }
+}
+
+/* Raises the descriptor limit toward what max_client_conn needs (two per client). */
+static void proxy_raise_nofile(int max_client_conn)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_client_conn * 2 + 64;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        log_warn("proxy.nofile", "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+    else
+        log_debug("proxy.nofile", "old=%llu new=%llu", (unsigned long long)old,
+                  (unsigned long long)rl.rlim_cur);
 }
 
 void proxy_maybe_finish_drain(proxy_ctx *ctx)
@@ -390,6 +425,7 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
     ctx.settings = proxy_settings_build(cfg, err, sizeof(err));
     if (!ctx.settings)
         goto failed;
+    proxy_raise_nofile(ctx.settings->max_client_conn);
     ctx.base = event_base_new();
     if (!ctx.base) {
         snprintf(err, sizeof(err), "cannot create the event loop");
