@@ -18,17 +18,36 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <string.h>
 
-/* What to do with a client message once its header is seen. */
+/* What to do with a client message once the hook has seen it. */
 typedef enum proxy_relay_action {
-    PROXY_RELAY_FORWARD = 0,
+    PROXY_RELAY_FORWARD = 0, /* pass it upstream unchanged */
 } proxy_relay_action;
 
-/* Called for each client message header before forwarding it. */
-static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_header *h)
+/*
+ * Client message types the hook must see whole (body buffered, at most
+ * max_message_size) before anything of them is forwarded. None for the
+ * transparent proxy; write-through adds Query/Parse/Bind/Execute here.
+ */
+static bool proxy_relay_client_wants_body(const proxy_session *s, char type)
 {
+    (void)s;
+    (void)type;
+    return false;
+}
+
+/*
+ * The hook: called once per client message, in order, before any of it is
+ * forwarded. BODY (H->len - 4 bytes) is the complete message body when
+ * proxy_relay_client_wants_body() asked for it, else NULL.
+ */
+static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_header *h,
+                                                 const uint8_t *body)
+{
+    (void)body;
     switch (h->type) {
     case PqMsg_Query:
     case PqMsg_Sync:
@@ -107,7 +126,25 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
             return false;
         }
         if (side == PROTO_FROM_CLIENT) {
-            proxy_relay_client_msg(s, &h);
+            const uint8_t *body = NULL;
+            if (proxy_relay_client_wants_body(s, h.type)) {
+                if (avail - run < h.total)
+                    break; /* wait for the whole message; the header is re-read then */
+                if (run) {
+                    proxy_relay_send(in, dst, run);
+                    avail -= run;
+                    run = 0;
+                }
+                uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)h.total);
+                if (!m) {
+                    proxy_session_close(s, "out_of_memory");
+                    return false;
+                }
+                body = m + PQ_MSG_HEADER_LEN;
+            }
+            proxy_relay_action act = proxy_relay_client_msg(s, &h, body);
+            assert(act == PROXY_RELAY_FORWARD);
+            (void)act;
         } else if (h.type == PqMsg_ReadyForQuery) {
             if (want < PQ_MSG_HEADER_LEN + 1)
                 break; /* need the status byte: wait for it */
