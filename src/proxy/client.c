@@ -225,7 +225,7 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
     }
     s->scram = calloc(1, sizeof(*s->scram));
     if (!s->scram) {
-        proxy_session_close(s, "out_of_memory");
+        proxy_session_close_after_flush(s, "out_of_memory");
         return;
     }
     proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);

@@ -113,7 +113,12 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
             /* Forward what came before the bad message, then end the session. */
             if (run)
                 proxy_relay_send(in, dst, run);
-            if (side == PROTO_FROM_CLIENT) {
+            if (s->remaining[PROTO_FROM_SERVER] != 0) {
+                /* Mid-way through a server message: an error now would be garbage. */
+                proxy_session_close_after_flush(s, side == PROTO_FROM_CLIENT
+                                                       ? reason
+                                                       : "upstream_protocol_error");
+            } else if (side == PROTO_FROM_CLIENT) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "invalid frontend message: %s", reason);
                 proxy_session_fail(s, "08P01", msg, reason);
@@ -137,7 +142,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
                 }
                 uint8_t *m = evbuffer_pullup(in, (ev_ssize_t)h.total);
                 if (!m) {
-                    proxy_session_close(s, "out_of_memory");
+                    proxy_session_close_after_flush(s, "out_of_memory");
                     return false;
                 }
                 body = m + PQ_MSG_HEADER_LEN;
