@@ -423,6 +423,13 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        /* Data and EOF can be reported together (TLS): relay the data (often a
+         * Terminate) first. */
+        if (s->state == PS_RELAY && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+            proxy_relay_client_read(bev, s);
+            if (s->state != PS_RELAY)
+                return;
+        }
         const char *reason;
         if (s->state == PS_TLS_HANDSHAKE)
             reason = "tls_handshake_failed";

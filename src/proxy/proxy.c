@@ -284,7 +284,7 @@ static void proxy_raise_nofile(int max_client_conn)
     rlim_t old = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-        log_warn("proxy.nofile", "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
+        log_info("proxy.nofile", "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)want);
     else
         log_debug("proxy.nofile", "old=%llu new=%llu", (unsigned long long)old,
