@@ -457,6 +457,7 @@ void proxy_client_enter_relay(proxy_session *s)
                       proxy_client_event_cb, s);
     bufferevent_setwatermark(s->cbev, EV_WRITE, PROXY_LOW_WATER, 0);
     bufferevent_enable(s->cbev, EV_READ);
+    proxy_relay_start(s);
     log_debug("proxy.client.relay", "id=%llu", (unsigned long long)s->id);
     /* A client may have pipelined its first query behind the startup. */
     if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)

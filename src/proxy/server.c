@@ -24,7 +24,6 @@
 #include <string.h>
 
 static void proxy_server_read_cb(struct bufferevent *bev, void *arg);
-static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void proxy_server_fail(proxy_session *s, const char *what, const char *reason)
 {
@@ -220,6 +219,9 @@ static void proxy_server_go_relay(proxy_session *s)
     log_info("proxy.client.ready", "id=%llu client=%s user=%s tls=%d", (unsigned long long)s->id,
              s->peer, s->user_log, (int)s->client_tls);
     proxy_client_enter_relay(s);
+    /* Anything the server sent right after ReadyForQuery (a notice) goes on too. */
+    if (s->state == PS_RELAY && evbuffer_get_length(bufferevent_get_input(s->sbev)) > 0)
+        proxy_relay_server_read(s->sbev, s);
 }
 
 /* Handles one login-phase message; returns false to stop the loop. */
@@ -334,7 +336,7 @@ static void proxy_server_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
+void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     proxy_session *s = arg;
     const proxy_settings *set = s->ctx->settings;

@@ -39,6 +39,7 @@ static void proxy_session_free(proxy_session *s)
 {
     proxy_ctx *ctx = s->ctx;
     proxy_cancel_unregister(s);
+    proxy_relay_stop(s);
     if (s->timer)
         event_free(s->timer);
     if (s->cbev)
@@ -111,6 +112,7 @@ void proxy_session_close_after_flush(proxy_session *s, const char *reason)
 {
     s->state = PS_CLOSING;
     s->close_reason = reason;
+    proxy_relay_stop(s);
     if (s->sbev) {
         bufferevent_free(s->sbev);
         s->sbev = NULL;

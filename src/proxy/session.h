@@ -132,6 +132,7 @@ struct proxy_session {
     char last_client_type;       /* type of the last message forwarded upstream */
     int64_t pending_syncs;       /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
     bool backpressure[2];        /* reading that side is paused by the other's full output */
+    struct event *raw_read[2];   /* relay reads on a plain socket, bypassing the bufferevent */
     const char *close_reason;    /* set when PS_CLOSING */
     int linger_ticks;
 };
@@ -163,12 +164,17 @@ void proxy_client_enter_relay(proxy_session *s);
 
 /* server.c */
 void proxy_server_connect(proxy_session *s);
+void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* relay.c */
 void proxy_relay_client_read(struct bufferevent *bev, void *arg);
 void proxy_relay_server_read(struct bufferevent *bev, void *arg);
 void proxy_relay_client_write(struct bufferevent *bev, void *arg);
 void proxy_relay_server_write(struct bufferevent *bev, void *arg);
+/* Switches plain-socket sides to direct reads; call once on entering relay. */
+void proxy_relay_start(proxy_session *s);
+/* Stops and frees the direct-read events (closing or freeing the session). */
+void proxy_relay_stop(proxy_session *s);
 
 /* cancel.c */
 void proxy_cancel_register(proxy_session *s);
