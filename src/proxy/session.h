@@ -143,32 +143,61 @@ struct proxy_session {
 /* Largest message accepted before the session is relaying (auth messages). */
 #define PROXY_AUTH_MSG_MAX 8192
 
+/*
+ * Lifetime rule for everything below: a function that may end a session
+ * either frees it at once (proxy_session_close: the caller must not touch S
+ * afterwards and must return straight out of its callback) or marks it
+ * PS_CLOSING and frees it later from a timer (proxy_session_fail,
+ * proxy_session_close_after_flush: S stays valid until the caller returns to
+ * the loop). Code that runs inside a bufferevent callback and keeps using S
+ * afterwards only uses the second kind.
+ */
+
 /* session.c */
+/* Allocates a session of KIND on CTX's list (counted in nclients for clients).
+ * Returns NULL when out of memory. Freed only through the close functions. */
 proxy_session *proxy_session_new(proxy_ctx *ctx, proxy_session_kind kind);
-/* Frees S now, logging "proxy.client.close reason=REASON". */
+/* Frees S now (bufferevents, timer, auth state, cancel entry), logging
+ * "proxy.client.close reason=REASON". REASON must be a static string. */
 void proxy_session_close(proxy_session *s, const char *reason);
-/* Sends a FATAL error to the client, then closes once it is flushed. */
+/* Queues "FATAL SQLSTATE MESSAGE" to the client (unless already closing), drops
+ * the upstream, and closes once the client output is flushed (at most ~2 s). */
 void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *message,
                         const char *reason);
-/* Closes after the client output is flushed (used after forwarding a final error). */
+/* Like proxy_session_fail without adding a message (used after forwarding the
+ * upstream's own final error). */
 void proxy_session_close_after_flush(proxy_session *s, const char *reason);
-/* True when the client is idle between transactions (safe to close on drain). */
+/* True when the client is between transactions with nothing in flight (a
+ * drain may close it), or still logging in. */
 bool proxy_session_idle(const proxy_session *s);
 
 /* client.c */
+/* Takes ownership of the accepted socket FD: sets up the client bufferevent
+ * and the login timer, then waits for the startup packet. On failure the
+ * session is closed (and FD with it). */
 void proxy_client_start(proxy_session *s, evutil_socket_t fd);
+/* Client bufferevent callbacks (startup, TLS, auth; relay once ready). */
 void proxy_client_read_cb(struct bufferevent *bev, void *arg);
 void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg);
-/* Called by server.c when upstream is ready: start relaying. */
+/* Called by server.c after forwarding the upstream's ReadyForQuery: switches
+ * the session to PS_RELAY and relays anything the client already sent. */
 void proxy_client_enter_relay(proxy_session *s);
 
 /* server.c */
+/* Opens the upstream connection for S (a client after authentication, or a
+ * PROXY_KIND_CANCEL session). Never frees a client session synchronously; a
+ * cancel session may be freed before it returns. */
 void proxy_server_connect(proxy_session *s);
+/* Upstream bufferevent event callback (connect, TLS done, EOF, errors). */
 void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* relay.c */
+/* Relay-phase read callbacks: forward every available byte of complete or
+ * partial messages to the other side (ARG is the session). */
 void proxy_relay_client_read(struct bufferevent *bev, void *arg);
 void proxy_relay_server_read(struct bufferevent *bev, void *arg);
+/* Relay-phase write callbacks: output drained under the low-water mark,
+ * resume reading the other side if it was paused. */
 void proxy_relay_client_write(struct bufferevent *bev, void *arg);
 void proxy_relay_server_write(struct bufferevent *bev, void *arg);
 /* Switches plain-socket sides to direct reads; call once on entering relay. */
@@ -177,12 +206,18 @@ void proxy_relay_start(proxy_session *s);
 void proxy_relay_stop(proxy_session *s);
 
 /* cancel.c */
+/* Gives S a fresh proxy pid (unique among live sessions) and random key and
+ * enters it in the cancel map; on RNG failure S stays unregistered. */
 void proxy_cancel_register(proxy_session *s);
+/* Removes S from the cancel map if present. */
 void proxy_cancel_unregister(proxy_session *s);
-/* Forwards a client's CancelRequest for proxy PID/KEY to the right backend. */
+/* Forwards a client's CancelRequest for proxy PID/KEY to the right backend
+ * through a short-lived cancel session; unknown pid/key pairs are logged and
+ * ignored. PEER is only for logs. */
 void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *peer);
 
 /* proxy.c */
+/* Stops the loop when draining and the last session is gone. */
 void proxy_maybe_finish_drain(proxy_ctx *ctx);
 
 #endif
