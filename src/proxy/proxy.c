@@ -130,9 +130,18 @@ static int proxy_settings_upstream(proxy_settings *set, const tether_config *cfg
                  gai_strerror(gai));
         goto failed;
     }
-    memcpy(&set->up_addr, res->ai_addr, res->ai_addrlen);
-    set->up_addrlen = res->ai_addrlen;
+    for (struct addrinfo *ai = res; ai && set->up_naddrs < PROXY_MAX_UP_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(set->up_addr[0]))
+            continue;
+        memcpy(&set->up_addr[set->up_naddrs], ai->ai_addr, ai->ai_addrlen);
+        set->up_addrlen[set->up_naddrs] = ai->ai_addrlen;
+        set->up_naddrs++;
+    }
     freeaddrinfo(res);
+    if (set->up_naddrs == 0) {
+        snprintf(errbuf, errlen, "cannot resolve upstream %s:%s", set->up_host, set->up_port);
+        goto failed;
+    }
     if (set->upstream_sslmode != PROXY_SSL_DISABLE) {
         set->upstream_tls = SSL_CTX_new(TLS_client_method());
         if (!set->upstream_tls) {

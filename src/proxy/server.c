@@ -46,8 +46,9 @@ void proxy_server_connect(proxy_session *s)
     }
     bufferevent_setcb(s->sbev, proxy_server_read_cb, NULL, proxy_server_event_cb, s);
     bufferevent_enable(s->sbev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&set->up_addr,
-                                   (int)set->up_addrlen) != 0) {
+    int i = s->up_addr_index < set->up_naddrs ? s->up_addr_index : 0;
+    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&set->up_addr[i],
+                                   (int)set->up_addrlen[i]) != 0) {
         proxy_server_fail(s, "connect failed", "upstream_connect_failed");
         return;
     }
@@ -375,6 +376,14 @@ void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
         else
             proxy_session_close_after_flush(s, (what & BEV_EVENT_EOF) ? "server_closed"
                                                                       : "server_error");
+        return;
+    }
+    /* localhost may resolve to ::1 and 127.0.0.1: try the next address. */
+    if (s->state == PS_UP_CONNECTING && s->up_addr_index + 1 < set->up_naddrs) {
+        s->up_addr_index++;
+        bufferevent_free(s->sbev);
+        s->sbev = NULL;
+        proxy_server_connect(s);
         return;
     }
     char detail[200];

@@ -38,6 +38,8 @@ typedef enum proxy_sslmode {
     PROXY_SSL_VERIFY_FULL,
 } proxy_sslmode;
 
+#define PROXY_MAX_UP_ADDRS 4
+
 /* Everything SIGHUP can change; swapped as a whole on reload. */
 typedef struct proxy_settings {
     proxy_auth_type auth_type;
@@ -50,8 +52,9 @@ typedef struct proxy_settings {
     SSL_CTX *upstream_tls;       /* NULL when upstream sslmode is disable */
     proxy_sslmode upstream_sslmode;
     char up_host[256], up_port[16], up_user[128], up_password[256], up_dbname[128];
-    struct sockaddr_storage up_addr;
-    socklen_t up_addrlen;
+    struct sockaddr_storage up_addr[PROXY_MAX_UP_ADDRS]; /* tried in order on connect */
+    socklen_t up_addrlen[PROXY_MAX_UP_ADDRS];
+    int up_naddrs;
     proxy_scram_cache up_scram_cache; /* upstream SCRAM keys, filled on first login */
 } proxy_settings;
 
@@ -126,6 +129,7 @@ struct proxy_session {
     int32_t pid, key;            /* what the client sees */
     int32_t up_pid, up_key;      /* the upstream backend's */
     bool have_up_key;
+    int up_addr_index;           /* which resolved upstream address is being tried */
     /* relay */
     size_t remaining[2];         /* bytes of the current message still to forward, per side */
     char txn_status;             /* last ReadyForQuery status: I, T or E */
