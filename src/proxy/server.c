@@ -346,7 +346,7 @@ void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
             int one = 1;
             evutil_socket_t fd = bufferevent_getfd(bev);
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            if (set->upstream_sslmode != PROXY_SSL_DISABLE && set->upstream_tls) {
+            if (set->upstream_sslmode != PROXY_SSL_DISABLE && set->upstream_tls && !s->up_no_tls) {
                 proto_put_ssl_request(bufferevent_get_output(bev));
                 s->state = PS_UP_SSL_REPLY;
             } else {
@@ -376,6 +376,16 @@ void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
         else
             proxy_session_close_after_flush(s, (what & BEV_EVENT_EOF) ? "server_closed"
                                                                       : "server_error");
+        return;
+    }
+    /* sslmode=prefer, like libpq: a failed TLS handshake is retried in the clear. */
+    if (s->state == PS_UP_TLS_HANDSHAKE && set->upstream_sslmode == PROXY_SSL_PREFER &&
+        !s->up_no_tls) {
+        log_info("proxy.upstream.tls_fallback", "id=%llu", (unsigned long long)s->id);
+        s->up_no_tls = true;
+        bufferevent_free(s->sbev);
+        s->sbev = NULL;
+        proxy_server_connect(s);
         return;
     }
     /* localhost may resolve to ::1 and 127.0.0.1: try the next address. */

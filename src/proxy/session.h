@@ -130,6 +130,7 @@ struct proxy_session {
     int32_t up_pid, up_key;      /* the upstream backend's */
     bool have_up_key;
     int up_addr_index;           /* which resolved upstream address is being tried */
+    bool up_no_tls;              /* sslmode=prefer: TLS failed once, retrying in the clear */
     /* relay */
     size_t remaining[2];         /* bytes of the current message still to forward, per side */
     char txn_status;             /* last ReadyForQuery status: I, T or E */

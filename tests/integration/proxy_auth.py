@@ -86,6 +86,68 @@ with psycopg.connect(p.dsn()) as c:
     check(one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()") is False, "upstream disable")
 p.stop()
 
+# --- sslmode=prefer falls back to plain when the upstream's TLS is broken ----
+import socket
+import threading
+import time
+
+from proxy_helpers import PGPORT
+
+
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    finally:
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def broken_tls_front(lsock):
+    """Says 'S' to SSLRequest, then speaks garbage instead of TLS; plain
+    startups are piped to the real server."""
+    while True:
+        try:
+            c, _ = lsock.accept()
+        except OSError:
+            return
+        head = c.recv(8)
+        if head == bytes.fromhex("0000000804d2162f"):
+            c.sendall(b"S")
+            c.recv(4096)  # the client hello
+            c.sendall(b"this is not a TLS server hello" * 4)
+            c.close()
+            continue
+        up = socket.create_connection(("127.0.0.1", PGPORT))
+        up.sendall(head)
+        threading.Thread(target=pipe, args=(c, up), daemon=True).start()
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+
+
+front = socket.socket()
+front.bind(("127.0.0.1", 0))
+front.listen(16)
+threading.Thread(target=broken_tls_front, args=(front,), daemon=True).start()
+fport = front.getsockname()[1]
+p = Proxy(["--auth", "trust"], upstream=f"postgres://postgres:postgres@127.0.0.1:{fport}/{PGDATABASE}?sslmode=prefer")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select 'fell back'") == "fell back", "prefer retries without TLS")
+p.wait_log("event=proxy.upstream.tls_fallback")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=f"postgres://postgres:postgres@127.0.0.1:{fport}/{PGDATABASE}?sslmode=require")
+must_fail(p.dsn(), "upstream connection failed")
+p.wait_log("reason=upstream_tls_failed")
+p.stop()
+front.close()
+
 # --- upstream MD5 and cleartext on a private cluster --------------------
 state = os.path.join(TMP, "pgstate")
 src = os.environ["TETHER_SOURCE_DIR"]
