@@ -465,8 +465,14 @@ failed:
     if (rc != T_OK)
         log_error("proxy.start.fail", "error=\"%s\"", err);
     /* Free whatever is left (the loop stopped after a drain timeout). */
-    while (ctx.sessions)
+    ctx.draining = false;
+    int left = 0;
+    while (ctx.sessions) {
         proxy_session_close(ctx.sessions, "shutdown");
+        left++;
+    }
+    if (left)
+        log_info("proxy.stopped", "reason=shutdown_timeout closed=%d", left);
     if (ctx.listener)
         evconnlistener_free(ctx.listener);
     if (ctx.sig_term)

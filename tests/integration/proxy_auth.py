@@ -89,7 +89,6 @@ p.stop()
 # --- sslmode=prefer falls back to plain when the upstream's TLS is broken ----
 import socket
 import threading
-import time
 
 from proxy_helpers import PGPORT
 
