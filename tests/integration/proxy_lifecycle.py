@@ -4,7 +4,8 @@ import threading
 
 import psycopg
 
-from proxy_helpers import Proxy, admin, check, fail, scram_secret, users_file
+from proxy_helpers import (Proxy, admin, check, error_fields, fail, raw_connect, read_until_close,
+                           scram_secret, startup_packet, users_file)
 
 # --- max_client_conn ----------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_MAX_CLIENT_CONN": "2"})
@@ -16,6 +17,12 @@ try:
 except psycopg.OperationalError as e:
     check("too many clients" in str(e), f"53300 message: {e}")
     check(getattr(e, "sqlstate", None) in (None, "53300"), f"sqlstate {e.sqlstate}")
+raw = raw_connect(p.port)
+raw.sendall(startup_packet())
+msgs = read_until_close(raw)
+raw.close()
+check(len(msgs) == 1 and msgs[0][0] == b"E" and error_fields(msgs[0][1]).get("C") == "53300"
+      and error_fields(msgs[0][1]).get("S") == "FATAL", f"raw 53300: {msgs}")
 p.wait_log("reason=max_client_conn")
 check(a.execute("SELECT 1").fetchone()[0] == 1, "existing client unaffected")
 b.close()
