@@ -38,7 +38,7 @@ typedef struct proxy_scram_server {
     proxy_scram_keys keys;
     char client_first_bare[SCRAM_MSG_MAX];
     char server_first[SCRAM_MSG_MAX];
-    char gs2_b64[16];   /* expected c= value */
+    char gs2_b64[16]; /* expected c= value */
     char nonce[SCRAM_MSG_MAX];
 } proxy_scram_server;
 

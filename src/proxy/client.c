@@ -249,7 +249,8 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
         proxy_scram_mock_keys(&s->scram->keys); /* fails at the proof, like Postgres */
     char reply[SCRAM_MSG_MAX];
     const char *reason = NULL;
-    if (proxy_scram_server_first(s->scram, data, (size_t)n, reply, sizeof(reply), &reason) != T_OK) {
+    if (proxy_scram_server_first(s->scram, data, (size_t)n, reply, sizeof(reply), &reason) !=
+        T_OK) {
         proxy_client_protocol_error(s, reason);
         return;
     }
@@ -262,7 +263,8 @@ static void proxy_client_on_sasl_final(proxy_session *s, const uint8_t *body, si
     char reply[SCRAM_MSG_MAX];
     const char *reason = NULL;
     if (proxy_scram_server_final(s->scram, body, len, reply, sizeof(reply), &reason) != T_OK) {
-        if (strcmp(reason, "password_mismatch") == 0 || !proxy_users_find(s->ctx->settings->users, s->user))
+        if (strcmp(reason, "password_mismatch") == 0 ||
+            !proxy_users_find(s->ctx->settings->users, s->user))
             proxy_client_auth_failed(s, reason);
         else
             proxy_client_protocol_error(s, reason);
@@ -348,8 +350,8 @@ static bool proxy_client_auth_step(proxy_session *s, struct evbuffer *in)
     proto_header h;
     const char *reason = NULL;
     evbuffer_copyout(in, head, avail < sizeof(head) ? avail : sizeof(head));
-    proto_frame_status fs = proto_frame_header(head, avail, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX,
-                                               &h, &reason);
+    proto_frame_status fs =
+        proto_frame_header(head, avail, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX, &h, &reason);
     if (fs == PROTO_FRAME_NEED_MORE)
         return false;
     if (fs == PROTO_FRAME_BAD) {
@@ -436,7 +438,8 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
         else if (s->state == PS_RELAY && s->last_client_type == PqMsg_Terminate)
             reason = "client_terminate";
         else if (s->state < PS_RELAY)
-            reason = (what & BEV_EVENT_EOF) ? "client_eof_during_login" : "client_error_during_login";
+            reason =
+                (what & BEV_EVENT_EOF) ? "client_eof_during_login" : "client_error_during_login";
         else
             reason = (what & BEV_EVENT_EOF) ? "client_disconnect" : "client_error";
         proxy_session_close(s, reason);

@@ -89,14 +89,22 @@ static int proxy_settings_upstream(proxy_settings *set, const tether_config *cfg
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val)
             continue;
-        if (strcmp(o->keyword, "host") == 0) host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0 && !host) host = o->val;
-        else if (strcmp(o->keyword, "port") == 0) port = o->val;
-        else if (strcmp(o->keyword, "user") == 0) user = o->val;
-        else if (strcmp(o->keyword, "password") == 0) password = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0) dbname = o->val;
-        else if (strcmp(o->keyword, "sslmode") == 0) sslmode = o->val;
-        else if (strcmp(o->keyword, "sslrootcert") == 0) rootcert = o->val;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0 && !host)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "password") == 0)
+            password = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+        else if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = o->val;
+        else if (strcmp(o->keyword, "sslrootcert") == 0)
+            rootcert = o->val;
     }
     if (!host || !host[0])
         host = "localhost";
@@ -242,7 +250,8 @@ static void proxy_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     proxy_ctx *ctx = arg;
     bool over = ctx->nclients >= ctx->settings->max_client_conn;
     if (ctx->draining || (over && ctx->nrejecting >= PROXY_MAX_REJECTING)) {
-        log_warn("proxy.client.close", "reason=%s", ctx->draining ? "shutting_down" : "max_client_conn_flood");
+        log_warn("proxy.client.close", "reason=%s",
+                 ctx->draining ? "shutting_down" : "max_client_conn_flood");
         evutil_closesocket(fd);
         return;
     }
@@ -293,7 +302,8 @@ static void proxy_raise_nofile(int max_client_conn)
     rlim_t old = rl.rlim_cur;
     rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
     if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
-        log_info("proxy.nofile", "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
+        log_info("proxy.nofile",
+                 "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
                  (unsigned long long)rl.rlim_cur, (unsigned long long)want);
     else
         log_debug("proxy.nofile", "old=%llu new=%llu", (unsigned long long)old,
@@ -404,7 +414,8 @@ static struct evconnlistener *proxy_listen(proxy_ctx *ctx, const char *listen, c
     hints.ai_flags = AI_PASSIVE;
     int gai = getaddrinfo(strcmp(h, "*") == 0 ? NULL : h, colon + 1, &hints, &res);
     if (gai != 0 || !res) {
-        snprintf(errbuf, errlen, "cannot resolve listen address '%s': %s", listen, gai_strerror(gai));
+        snprintf(errbuf, errlen, "cannot resolve listen address '%s': %s", listen,
+                 gai_strerror(gai));
         return NULL;
     }
     struct evconnlistener *l = evconnlistener_new_bind(
@@ -454,9 +465,11 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
         snprintf(err, sizeof(err), "cannot install signal handlers");
         goto failed;
     }
-    log_info("proxy.listen", "addr=%s upstream=%s:%s db=%s auth=%s tls=%d upstream_sslmode=%d "
-             "max_client_conn=%d", listen, ctx.settings->up_host, ctx.settings->up_port,
-             ctx.settings->up_dbname, cfg->proxy_auth_type ? cfg->proxy_auth_type : "scram",
+    log_info("proxy.listen",
+             "addr=%s upstream=%s:%s db=%s auth=%s tls=%d upstream_sslmode=%d "
+             "max_client_conn=%d",
+             listen, ctx.settings->up_host, ctx.settings->up_port, ctx.settings->up_dbname,
+             cfg->proxy_auth_type ? cfg->proxy_auth_type : "scram",
              ctx.settings->client_tls != NULL, (int)ctx.settings->upstream_sslmode,
              ctx.settings->max_client_conn);
     event_base_dispatch(ctx.base);

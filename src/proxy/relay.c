@@ -120,9 +120,8 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
                 proxy_relay_send(in, dst, run);
             if (s->remaining[PROTO_FROM_SERVER] != 0) {
                 /* Mid-way through a server message: an error now would be garbage. */
-                proxy_session_close_after_flush(s, side == PROTO_FROM_CLIENT
-                                                       ? reason
-                                                       : "upstream_protocol_error");
+                proxy_session_close_after_flush(
+                    s, side == PROTO_FROM_CLIENT ? reason : "upstream_protocol_error");
             } else if (side == PROTO_FROM_CLIENT) {
                 char msg[128];
                 snprintf(msg, sizeof(msg), "invalid frontend message: %s", reason);
@@ -311,8 +310,8 @@ void proxy_relay_start(proxy_session *s)
         struct bufferevent *bev = bevs[side];
         if (!bev || bufferevent_get_underlying(bev) || s->raw_read[side])
             continue; /* TLS sides keep the bufferevent's own reading */
-        struct event *ev = event_new(s->ctx->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST,
-                                     cbs[side], s);
+        struct event *ev =
+            event_new(s->ctx->base, bufferevent_getfd(bev), EV_READ | EV_PERSIST, cbs[side], s);
         if (!ev)
             continue; /* the bufferevent keeps reading: slower, still correct */
         bufferevent_disable(bev, EV_READ);

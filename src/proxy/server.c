@@ -90,8 +90,8 @@ static void proxy_server_start_tls(proxy_session *s)
         return;
     }
     struct in6_addr tmp;
-    bool numeric = inet_pton(AF_INET, set->up_host, &tmp) == 1 ||
-                   inet_pton(AF_INET6, set->up_host, &tmp) == 1;
+    bool numeric =
+        inet_pton(AF_INET, set->up_host, &tmp) == 1 || inet_pton(AF_INET6, set->up_host, &tmp) == 1;
     if (!numeric)
         SSL_set_tlsext_host_name(ssl, set->up_host);
     if (set->upstream_sslmode == PROXY_SSL_VERIFY_FULL)
@@ -405,7 +405,7 @@ void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
                  (what & BEV_EVENT_EOF) ? "server closed the connection"
                                         : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     proxy_server_fail(s, detail,
-                      s->state == PS_UP_CONNECTING    ? "upstream_connect_failed"
+                      s->state == PS_UP_CONNECTING      ? "upstream_connect_failed"
                       : s->state == PS_UP_TLS_HANDSHAKE ? "upstream_tls_failed"
                                                         : "upstream_closed_during_login");
 }

@@ -74,7 +74,8 @@ void proxy_session_close(proxy_session *s, const char *reason)
         log_debug("proxy.cancel.close", "reason=%s", reason);
     else
         log_info("proxy.client.close", "reason=%s id=%llu client=%s user=%s state=%d", reason,
-                 (unsigned long long)s->id, s->peer, s->user_log[0] ? s->user_log : "-", (int)s->state);
+                 (unsigned long long)s->id, s->peer, s->user_log[0] ? s->user_log : "-",
+                 (int)s->state);
     proxy_session_free(s);
 }
 

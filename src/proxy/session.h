@@ -43,13 +43,13 @@ typedef enum proxy_sslmode {
 /* Everything SIGHUP can change; swapped as a whole on reload. */
 typedef struct proxy_settings {
     proxy_auth_type auth_type;
-    proxy_users *users;          /* NULL for trust without a file */
+    proxy_users *users; /* NULL for trust without a file */
     uint32_t max_message_size;
     int max_client_conn;
     int login_timeout_s;
     int shutdown_timeout_s;
-    SSL_CTX *client_tls;         /* NULL: no TLS offered to clients */
-    SSL_CTX *upstream_tls;       /* NULL when upstream sslmode is disable */
+    SSL_CTX *client_tls;   /* NULL: no TLS offered to clients */
+    SSL_CTX *upstream_tls; /* NULL when upstream sslmode is disable */
     proxy_sslmode upstream_sslmode;
     char up_host[256], up_port[16], up_user[128], up_password[256], up_dbname[128];
     struct sockaddr_storage up_addr[PROXY_MAX_UP_ADDRS]; /* tried in order on connect */
@@ -66,37 +66,37 @@ typedef struct proxy_ctx {
     struct event_base *base;
     struct evconnlistener *listener;
     proxy_settings *settings;
-    proxy_session *sessions;     /* doubly-linked list of every live session */
-    int nclients;                /* client sessions (not cancel forwarders) */
-    int nrejecting;              /* clients being told "too many clients" */
-    uint32_t next_pid;           /* proxy-generated backend pids */
+    proxy_session *sessions; /* doubly-linked list of every live session */
+    int nclients;            /* client sessions (not cancel forwarders) */
+    int nrejecting;          /* clients being told "too many clients" */
+    uint32_t next_pid;       /* proxy-generated backend pids */
     proxy_session *cancel_map[PROXY_CANCEL_BUCKETS];
     bool draining;
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
-    const tether_config *cfg;    /* the configuration proxy_run was given */
+    const tether_config *cfg; /* the configuration proxy_run was given */
     proxy_reload_fn reload;
     void *reload_arg;
     uint64_t next_id;
 } proxy_ctx;
 
 typedef enum proxy_state {
-    PS_STARTUP = 0,       /* waiting for the startup packet (maybe after TLS) */
-    PS_TLS_HANDSHAKE,     /* client TLS handshake under way */
-    PS_AUTH_MD5,          /* sent AuthenticationMD5Password */
-    PS_AUTH_SASL_INIT,    /* sent AuthenticationSASL */
-    PS_AUTH_SASL_FINAL,   /* sent AuthenticationSASLContinue */
-    PS_UP_CONNECTING,     /* TCP connect to upstream */
-    PS_UP_SSL_REPLY,      /* sent SSLRequest upstream, waiting for S/N */
-    PS_UP_TLS_HANDSHAKE,  /* upstream TLS handshake */
-    PS_UP_AUTH,           /* startup sent upstream, authenticating */
-    PS_UP_READY_WAIT,     /* authenticated upstream, waiting for ReadyForQuery */
-    PS_RELAY,             /* relaying both ways */
-    PS_CLOSING,           /* flushing a final message to the client */
+    PS_STARTUP = 0,      /* waiting for the startup packet (maybe after TLS) */
+    PS_TLS_HANDSHAKE,    /* client TLS handshake under way */
+    PS_AUTH_MD5,         /* sent AuthenticationMD5Password */
+    PS_AUTH_SASL_INIT,   /* sent AuthenticationSASL */
+    PS_AUTH_SASL_FINAL,  /* sent AuthenticationSASLContinue */
+    PS_UP_CONNECTING,    /* TCP connect to upstream */
+    PS_UP_SSL_REPLY,     /* sent SSLRequest upstream, waiting for S/N */
+    PS_UP_TLS_HANDSHAKE, /* upstream TLS handshake */
+    PS_UP_AUTH,          /* startup sent upstream, authenticating */
+    PS_UP_READY_WAIT,    /* authenticated upstream, waiting for ReadyForQuery */
+    PS_RELAY,            /* relaying both ways */
+    PS_CLOSING,          /* flushing a final message to the client */
 } proxy_state;
 
 typedef enum proxy_session_kind {
     PROXY_KIND_CLIENT = 0,
-    PROXY_KIND_CANCEL,    /* forwards one CancelRequest upstream, no client */
+    PROXY_KIND_CANCEL, /* forwards one CancelRequest upstream, no client */
 } proxy_session_kind;
 
 #define PROXY_PARAMS_MAX 2048
@@ -108,12 +108,12 @@ struct proxy_session {
     proxy_session_kind kind;
     proxy_state state;
     uint64_t id;
-    struct bufferevent *cbev;    /* client side (a TLS filter once TLS is on) */
-    struct bufferevent *sbev;    /* upstream side */
-    struct event *timer;         /* login timeout, then close linger */
+    struct bufferevent *cbev; /* client side (a TLS filter once TLS is on) */
+    struct bufferevent *sbev; /* upstream side */
+    struct event *timer;      /* login timeout, then close linger */
     char peer[64];
-    char user[64];               /* as the client sent it (truncated) */
-    char user_log[64];           /* the same, safe to log (no spaces/control chars) */
+    char user[64];     /* as the client sent it (truncated) */
+    char user_log[64]; /* the same, safe to log (no spaces/control chars) */
     bool client_tls;
     bool over_limit;
     bool in_cancel_map;
@@ -123,22 +123,22 @@ struct proxy_session {
     size_t nparams;
     /* authentication */
     uint8_t md5_salt[4];
-    proxy_scram_server *scram;   /* malloc'd during client SCRAM, else NULL */
-    proxy_scram_client *up_scram;/* malloc'd during upstream SCRAM, else NULL */
+    proxy_scram_server *scram;    /* malloc'd during client SCRAM, else NULL */
+    proxy_scram_client *up_scram; /* malloc'd during upstream SCRAM, else NULL */
     /* cancel keys */
-    int32_t pid, key;            /* what the client sees */
-    int32_t up_pid, up_key;      /* the upstream backend's */
+    int32_t pid, key;       /* what the client sees */
+    int32_t up_pid, up_key; /* the upstream backend's */
     bool have_up_key;
-    int up_addr_index;           /* which resolved upstream address is being tried */
-    bool up_no_tls;              /* sslmode=prefer: TLS failed once, retrying in the clear */
+    int up_addr_index; /* which resolved upstream address is being tried */
+    bool up_no_tls;    /* sslmode=prefer: TLS failed once, retrying in the clear */
     /* relay */
-    size_t remaining[2];         /* bytes of the current message still to forward, per side */
-    char txn_status;             /* last ReadyForQuery status: I, T or E */
-    char last_client_type;       /* type of the last message forwarded upstream */
-    int64_t pending_syncs;       /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
-    bool backpressure[2];        /* reading that side is paused by the other's full output */
-    struct event *raw_read[2];   /* relay reads on a plain socket, bypassing the bufferevent */
-    const char *close_reason;    /* set when PS_CLOSING */
+    size_t remaining[2];       /* bytes of the current message still to forward, per side */
+    char txn_status;           /* last ReadyForQuery status: I, T or E */
+    char last_client_type;     /* type of the last message forwarded upstream */
+    int64_t pending_syncs;     /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
+    bool backpressure[2];      /* reading that side is paused by the other's full output */
+    struct event *raw_read[2]; /* relay reads on a plain socket, bypassing the bufferevent */
+    const char *close_reason;  /* set when PS_CLOSING */
     int linger_ticks;
 };
 
