@@ -144,13 +144,28 @@ void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *mess
     proxy_session_close_after_flush(s, reason);
 }
 
+/* True after an extended-query message that still waits for its Sync. */
+static bool proxy_session_in_batch(char last_client_type)
+{
+    switch (last_client_type) {
+    case PqMsg_Parse:
+    case PqMsg_Bind:
+    case PqMsg_Describe:
+    case PqMsg_Execute:
+    case PqMsg_Close:
+    case PqMsg_Flush:
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool proxy_session_idle(const proxy_session *s)
 {
     if (s->state != PS_RELAY)
         return s->state < PS_UP_CONNECTING || s->state == PS_TLS_HANDSHAKE;
     return s->txn_status == 'I' && s->pending_syncs <= 0 && s->remaining[PROTO_FROM_CLIENT] == 0 &&
            s->remaining[PROTO_FROM_SERVER] == 0 &&
-           (s->last_client_type == 0 || s->last_client_type == PqMsg_Sync ||
-            s->last_client_type == PqMsg_Query) &&
+           !proxy_session_in_batch(s->last_client_type) &&
            evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0;
 }

@@ -62,6 +62,8 @@ setup = p.connect()
 setup.execute("CREATE TABLE drained (v text)")
 setup.close()
 idle = p.connect()
+with idle.cursor().copy("COPY drained (v) FROM STDIN") as cp:  # last message was CopyDone
+    cp.write_row(("copied",))
 busy = p.connect(autocommit=False)
 busy.execute("INSERT INTO drained VALUES ('before')")
 started = threading.Event()
@@ -101,7 +103,7 @@ check(result.get("ok") is True, f"busy transaction finished during drain: {resul
 check(p.proc.wait(30) == 0, "proxy exits 0 after draining")
 with admin() as adm:
     rows = [r[0] for r in adm.execute("SELECT v FROM drained ORDER BY v")]
-check(rows == ["after", "before"], f"drained transaction committed: {rows}")
+check(rows == ["after", "before", "copied"], f"drained transaction committed: {rows}")
 check("reason=shutdown" in p.text() and "proxy.stopped" in p.text(), "drain logged")
 p.stop()
 
