@@ -297,12 +297,16 @@ static bool proxy_client_startup_step(proxy_session *s, struct evbuffer *in)
     if (avail < len)
         return false;
     uint8_t *pkt = evbuffer_pullup(in, len);
-    proto_startup st = {0};
-    if (!pkt || proto_startup_parse(pkt, len, &st, &reason) != T_OK) {
+    if (!pkt) {
+        proxy_session_close_after_flush(s, "out_of_memory");
+        return false;
+    }
+    proto_startup st;
+    if (proto_startup_parse(pkt, len, &st, &reason) != T_OK) {
         if (st.kind == PROTO_STARTUP_NORMAL && (st.version >> 16) != 3)
             proxy_session_fail(s, "0A000", "unsupported frontend protocol", reason);
         else
-            proxy_client_protocol_error(s, reason ? reason : "out_of_memory");
+            proxy_client_protocol_error(s, reason);
         return false;
     }
     switch (st.kind) {
