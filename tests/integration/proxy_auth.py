@@ -86,6 +86,25 @@ with psycopg.connect(p.dsn()) as c:
     check(one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()") is False, "upstream disable")
 p.stop()
 
+# --- upstream certificate verification ------------------------------------
+crt = os.path.join(os.environ["TETHER_TEST_PG_DATADIR"], "server.crt")  # self-signed, CN=localhost
+base = f"postgres://postgres:postgres@%s:{os.environ['PGPORT']}/{PGDATABASE}?sslmode=%s"
+p = Proxy(["--auth", "trust"], upstream=(base % ("localhost", "verify-full")) + f"&sslrootcert={crt}")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()") is True, "verify-full ok")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=(base % ("127.0.0.1", "verify-ca")) + f"&sslrootcert={crt}")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select 1") == 1, "verify-ca ignores the host name")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=(base % ("127.0.0.1", "verify-full")) + f"&sslrootcert={crt}")
+must_fail(p.dsn(), "upstream connection failed")  # name mismatch
+p.wait_log("reason=upstream_tls_failed")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=base % ("localhost", "verify-full"))
+must_fail(p.dsn(), "certificate verify failed")  # not signed by a system CA
+p.stop()
+
 # --- sslmode=prefer falls back to plain when the upstream's TLS is broken ----
 import socket
 import threading
