@@ -23,9 +23,9 @@ static void proxy_help(void)
            "  --users FILE           users file (\"user\" \"secret\" per line, like pgbouncer)\n"
            "  --tls-cert FILE        TLS certificate offered to clients\n"
            "  --tls-key FILE         TLS private key\n"
+           "  -h, --help             show this help\n"
            "\nSignals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users, TLS and limits.\n"
-           "See docs/proxy.md.\n"
-           "  -h, --help             show this help\n");
+           "See docs/proxy.md.\n");
 }
 
 /* What SIGHUP needs to rebuild the configuration the way startup did. */
@@ -65,32 +65,15 @@ int cmd_proxy(int argc, char **argv)
     int c;
     while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c':
-            config_path = optarg;
-            break;
-        case 'l':
-            cli_overrides_add(&ov, "proxy", "listen", optarg);
-            break;
-        case 'u':
-            cli_overrides_add(&ov, "proxy", "upstream", optarg);
-            break;
-        case 'a':
-            cli_overrides_add(&ov, "proxy", "auth_type", optarg);
-            break;
-        case 'U':
-            cli_overrides_add(&ov, "proxy", "auth_file", optarg);
-            break;
-        case 'C':
-            cli_overrides_add(&ov, "proxy", "tls_cert", optarg);
-            break;
-        case 'K':
-            cli_overrides_add(&ov, "proxy", "tls_key", optarg);
-            break;
-        case 'h':
-            proxy_help();
-            return T_EXIT_OK;
-        default:
-            return cli_bad_option("proxy", argc, argv);
+        case 'c': config_path = optarg; break;
+        case 'l': cli_overrides_add(&ov, "proxy", "listen", optarg); break;
+        case 'u': cli_overrides_add(&ov, "proxy", "upstream", optarg); break;
+        case 'a': cli_overrides_add(&ov, "proxy", "auth_type", optarg); break;
+        case 'U': cli_overrides_add(&ov, "proxy", "auth_file", optarg); break;
+        case 'C': cli_overrides_add(&ov, "proxy", "tls_cert", optarg); break;
+        case 'K': cli_overrides_add(&ov, "proxy", "tls_key", optarg); break;
+        case 'h': proxy_help(); return T_EXIT_OK;
+        default: return cli_bad_option("proxy", argc, argv);
         }
     }
     if (optind < argc)
@@ -104,8 +87,7 @@ int cmd_proxy(int argc, char **argv)
     }
     if (!cfg.proxy_upstream) {
         config_free(&cfg);
-        return cli_usage_error("proxy",
-                               "no upstream database: give --upstream URL or [proxy] upstream");
+        return cli_usage_error("proxy", "no upstream database: give --upstream URL or [proxy] upstream");
     }
     proxy_reload_args ra = {config_path, &ov};
     int rc = proxy_run_with_reload(&cfg, proxy_reload_config, &ra);
