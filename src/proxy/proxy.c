@@ -227,6 +227,18 @@ static proxy_settings *proxy_settings_build(const tether_config *cfg, char *errb
         snprintf(errbuf, errlen, "auth_type %s needs a users file (auth_file / --users)", auth);
         goto failed;
     }
+    if (set->users && set->auth_type != PROXY_AUTH_TRUST) {
+        /* MD5 secrets cannot answer SCRAM, nor SCRAM secrets MD5. */
+        proxy_secret_kind unusable =
+            set->auth_type == PROXY_AUTH_SCRAM ? PROXY_SECRET_MD5 : PROXY_SECRET_SCRAM;
+        size_t n = 0;
+        for (size_t i = 0; i < set->users->n; i++)
+            n += set->users->items[i].kind == unusable;
+        if (n)
+            log_warn("proxy.users.unusable", "count=%zu auth=%s note=\"%s secrets cannot log in "
+                     "with this auth_type\"", n, auth,
+                     unusable == PROXY_SECRET_MD5 ? "md5" : "SCRAM");
+    }
     set->max_message_size = (uint32_t)cfg->proxy_max_message_size;
     set->max_client_conn = cfg->proxy_max_client_conn;
     set->login_timeout_s = cfg->proxy_login_timeout_s > 0 ? cfg->proxy_login_timeout_s : 15;

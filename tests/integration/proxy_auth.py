@@ -50,6 +50,7 @@ with psycopg.connect(p.dsn('we"ird', "q-pw")) as c:
 must_fail(p.dsn("alice", "wrong", sslmode="require"), 'password authentication failed for user "alice"')
 must_fail(p.dsn("bob", "bob-pw"), "password authentication failed")  # md5 secret cannot do SCRAM
 must_fail(p.dsn("nobody", "x"), "password authentication failed")
+check("event=proxy.users.unusable count=1" in p.text(), "the md5 entry is flagged as unusable with scram")
 p.wait_log("reason=auth_failed")
 check("alice-pw" not in p.text() and "postgres:postgres" not in p.text(), "no secrets in the log")
 p.stop()
