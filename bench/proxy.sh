@@ -95,10 +95,11 @@ idle_run() { # NAME PORT PID N
   local before after got
   before=$(rss_kb "$3")
   touch "$work/hold"
-  python3 "$here/idle_clients.py" 127.0.0.1 "$2" postgres bench "$4" "$work/hold" >"$work/idle.out" &
+  python3 "$here/idle_clients.py" 127.0.0.1 "$2" postgres bench "$4" "$work/hold" >"$work/idle.out" 2>"$work/idle-$1.err" &
   local ipid=$!
   for ((i = 0; i < 600; i++)); do [ -s "$work/idle.out" ] && break; sleep 0.2; done
   got=$(head -n 1 "$work/idle.out")
+  [ -n "$got" ] || { echo "idle clients for $1 failed:" >&2; cat "$work/idle-$1.err" >&2; }
   after=$(rss_kb "$3")
   rm -f "$work/hold"; wait "$ipid" || true
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$got" "$((before / 1024))" "$((after / 1024))" \
@@ -107,7 +108,7 @@ idle_run() { # NAME PORT PID N
 # Each client of a session proxy holds an upstream connection, so the number
 # of idle clients is bounded by the cluster's max_connections.
 n=$idle
-[ "$n" -gt $((max_conn - 30)) ] && n=$((max_conn - 30))
+[ "$n" -gt $((max_conn - 100)) ] && n=$((max_conn - 100))
 echo "## Proxy: resident memory with idle clients"
 echo
 echo "Asked for $idle idle clients; capped at $n by the bench cluster's max_connections=$max_conn"

@@ -16,14 +16,18 @@
  * Fast path (what it assumes): a query string that (a) is a single statement
  * (no ';' except trailing ones), (b) starts, after whitespace and comments,
  * with a keyword that cannot start a data-modifying statement (SELECT, VALUES,
- * TABLE, SHOW, SET, RESET, FETCH, CLOSE, LISTEN, UNLISTEN, NOTIFY, DISCARD,
- * DEALLOCATE, or a bare BEGIN/START/COMMIT/END/ABORT/ROLLBACK/SAVEPOINT/RELEASE)
- * and (c) contains none of the words INSERT, UPDATE, DELETE, MERGE, COPY,
- * TRUNCATE, INTO or WITH anywhere (case-insensitive, even in literals and
- * comments) is classified without parsing. Such a statement can still write
- * through a function it calls (SELECT my_func()); those writes are not
+ * TABLE, WITH, SHOW, SET, RESET, FETCH, MOVE, CLOSE, LISTEN, UNLISTEN, NOTIFY,
+ * DISCARD, BEGIN, START, SAVEPOINT, RELEASE, or COMMIT/END/ROLLBACK/ABORT
+ * followed by nothing but TRANSACTION/WORK/AND [NO] CHAIN) and (c) contains
+ * none of the words INSERT, UPDATE, DELETE, MERGE, COPY, TRUNCATE anywhere
+ * (whole words, case-insensitive, even inside literals and comments: those
+ * only cost a parse) is classified without parsing. The reasoning: every
+ * statement that writes a table by its own text contains one of those words
+ * (a data-modifying WITH holds an INSERT/UPDATE/DELETE/MERGE); SELECT ... INTO
+ * creates a new table, never a synced one. A statement that passes can still
+ * write through a function it calls (SELECT my_func()); such writes are not
  * visible to any classifier and are stopped by the guard trigger on synced
- * tables instead. Everything else is parsed.
+ * tables instead. SELECT ... FOR UPDATE is a read that takes the parse path.
  *
  * Name resolution: libpg_query parses without a catalog. A qualified name is
  * taken as written. An unqualified one is compared against every schema of

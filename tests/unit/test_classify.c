@@ -585,8 +585,8 @@ static void test_huge_inputs(void **state)
     free(sql);
 
     /* Left-deep expression chains make libpg_query recurse once per term:
-     * 64 KB of them must not overflow the stack. */
-    sql = repeat("UPDATE customers SET a = 0", "+1", (CLASSIFY_MAX_SQL - 40) / 2, "");
+     * 32 KB of them must not overflow the stack. */
+    sql = repeat("UPDATE customers SET a = 0", "+1", CLASSIFY_MAX_SQL / 4, "");
     classify_ok(state, sql, &r);
     assert_true(r.writes_synced);
     classify_result_free(&r);
