@@ -25,7 +25,10 @@
 static void proxy_client_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy_session *s = arg;
-    if (s->state < PS_RELAY)
+    if (s->state >= PS_UP_CONNECTING && s->state < PS_RELAY)
+        proxy_session_fail(s, "08006", "upstream connection failed: login timed out",
+                           "upstream_login_timeout");
+    else if (s->state < PS_RELAY)
         proxy_session_close(s, "login_timeout");
 }
 

@@ -367,7 +367,11 @@ static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg
     }
     if (s->state == PS_RELAY) {
         /* Whatever the server said last (often a FATAL) is already forwarded. */
-        proxy_session_close_after_flush(s, (what & BEV_EVENT_EOF) ? "server_closed" : "server_error");
+        if (s->last_client_type == PqMsg_Terminate)
+            proxy_session_close(s, "client_terminate"); /* the server just followed the client */
+        else
+            proxy_session_close_after_flush(s, (what & BEV_EVENT_EOF) ? "server_closed"
+                                                                      : "server_error");
         return;
     }
     char detail[200];

@@ -24,8 +24,15 @@ def one(conn, sql):
 
 
 cert, key = make_cert()
+# a secret exactly as Postgres stores it
+with admin() as a:
+    a.execute("DROP ROLE IF EXISTS proxy_auth_pgsecret")
+    a.execute("CREATE ROLE proxy_auth_pgsecret PASSWORD 'pg-pw'")
+    pg_secret = a.execute("SELECT rolpassword FROM pg_authid WHERE rolname = 'proxy_auth_pgsecret'").fetchone()[0]
+    a.execute("DROP ROLE proxy_auth_pgsecret")
+check(pg_secret.startswith("SCRAM-SHA-256$"), "postgres made a SCRAM secret")
 users = users_file([("alice", scram_secret("alice-pw")), ("bob", md5_secret("bob-pw", "bob")),
-                    ("carol", "carol-pw"), ('we"ird', "q-pw")])
+                    ("carol", "carol-pw"), ('we"ird', "q-pw"), ("pguser", pg_secret)])
 
 # --- SCRAM clients, TLS offered -------------------------------------------
 p = Proxy(["--auth", "scram", "--users", users, "--tls-cert", cert, "--tls-key", key])
@@ -36,6 +43,8 @@ with psycopg.connect(p.dsn("alice", "alice-pw", sslmode="disable")) as c:
     check(not c.pgconn.ssl_in_use, "sslmode=disable client should not be on TLS")
 with psycopg.connect(p.dsn("carol", "carol-pw", sslmode="prefer")) as c:
     check(one(c, "select 1") == 1, "plaintext secret with SCRAM")
+with psycopg.connect(p.dsn("pguser", "pg-pw")) as c:
+    check(one(c, "select 1") == 1, "secret copied from pg_authid")
 with psycopg.connect(p.dsn('we"ird', "q-pw")) as c:
     check(one(c, "select 1") == 1, "quoted user name")
 must_fail(p.dsn("alice", "wrong", sslmode="require"), 'password authentication failed for user "alice"')

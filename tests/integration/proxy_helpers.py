@@ -110,13 +110,18 @@ class Proxy:
         fail(f"log never showed {needle!r}:\n{self.text()}")
 
     def stop(self):
+        """Stops the proxy (SIGINT drain); fails the test unless it exits 0
+        (under ASan that includes leak reports)."""
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)
             try:
-                self.proc.wait(10)
+                self.proc.wait(30)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+                fail(f"proxy did not stop on SIGINT:\n{self.text()}")
+        if self.proc.returncode != 0:
+            fail(f"proxy exited {self.proc.returncode}:\n{self.text()}")
         self.log.close()
 
 
