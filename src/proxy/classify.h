@@ -40,7 +40,10 @@
  * Limits: the grammar is PostgreSQL 15's (Debian's libpg-query 15-4.x); syntax
  * newer than that is a parse error, which the classifier reports and does not
  * treat as a write ("let Postgres decide"); again the guard trigger catches a
- * write it missed. DDL (ALTER/DROP of a synced table) is kind OTHER.
+ * write it missed. So are statements longer than CLASSIFY_MAX_SQL and ones
+ * nested deeper than about 1,000 expression levels (jansson's 2048-level JSON
+ * limit): "too deeply nested to classify". DDL (ALTER/DROP of a synced
+ * table) is kind OTHER.
  */
 #ifndef TETHER_PROXY_CLASSIFY_H
 #define TETHER_PROXY_CLASSIFY_H
@@ -138,11 +141,9 @@ typedef struct classify_cache_stats {
 #define CLASSIFY_DEFAULT_SEARCH_PATH "\"$user\", public"
 
 /* Longer query strings are not parsed: reported as a parse error (Postgres
- * still runs them; the guard trigger protects synced tables). The bound is
- * for the worst case: libpg_query's protobuf output takes time quadratic in
- * the depth of a left-deep expression (0+1+1+... with 32k terms, 64 KiB,
- * takes ~0.7 s; 40k terms ~1 s), and stack linear in it. */
-#define CLASSIFY_MAX_SQL (64 * 1024)
+ * still runs them; the guard trigger protects synced tables). Parse time is
+ * linear in the input; the bound keeps one statement's parse short. */
+#define CLASSIFY_MAX_SQL (1024 * 1024)
 
 /* Statements longer than this are classified but never cached. */
 #define CLASSIFY_CACHE_MAX_SQL (16 * 1024)
