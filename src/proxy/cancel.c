@@ -74,8 +74,7 @@ void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *
         return;
     }
     if (!target->have_up_key || target->state != PS_RELAY) {
-        log_info("proxy.cancel.skip", "id=%llu reason=not_running",
-                 (unsigned long long)target->id);
+        log_info("proxy.cancel.skip", "id=%llu reason=not_running", (unsigned long long)target->id);
         return;
     }
     proxy_session *c = proxy_session_new(ctx, PROXY_KIND_CANCEL);

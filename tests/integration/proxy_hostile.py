@@ -93,6 +93,24 @@ check(s.recv(1) == b"", "closed without answering the SSLRequest")
 p.wait_log("reason=data_after_ssl_request")
 good_still_works()
 
+# garbage instead of a TLS ClientHello ends only that connection
+s = raw_connect(p.port)
+s.sendall(struct.pack("!II", 8, 80877103))
+check(s.recv(1) == b"S", "TLS offered")
+s.sendall(b"\x16\x03\x01\x00\x05hello, not TLS" * 4)
+read_until_close(s)
+s.close()
+p.wait_log("reason=tls_handshake_failed")
+good_still_works()
+
+# a TLS handshake that never starts is cut by login_timeout
+s = raw_connect(p.port, timeout=30)
+s.sendall(struct.pack("!II", 8, 80877103))
+check(s.recv(1) == b"S", "TLS offered")
+check(s.recv(1) == b"", "stalled TLS handshake closed")
+s.close()
+good_still_works()
+
 # GSSENCRequest is refused with 'N' and the client may carry on in the clear
 s = raw_connect(p.port)
 s.sendall(struct.pack("!II", 8, 80877104))

@@ -4,7 +4,8 @@ import threading
 
 import psycopg
 
-from proxy_helpers import Proxy, admin, check, fail, scram_secret, users_file
+from proxy_helpers import (Proxy, admin, check, error_fields, fail, raw_connect, read_until_close,
+                           scram_secret, startup_packet, users_file)
 
 # --- max_client_conn ----------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_MAX_CLIENT_CONN": "2"})
@@ -16,6 +17,12 @@ try:
 except psycopg.OperationalError as e:
     check("too many clients" in str(e), f"53300 message: {e}")
     check(getattr(e, "sqlstate", None) in (None, "53300"), f"sqlstate {e.sqlstate}")
+raw = raw_connect(p.port)
+raw.sendall(startup_packet())
+msgs = read_until_close(raw)
+raw.close()
+check(len(msgs) == 1 and msgs[0][0] == b"E" and error_fields(msgs[0][1]).get("C") == "53300"
+      and error_fields(msgs[0][1]).get("S") == "FATAL", f"raw 53300: {msgs}")
 p.wait_log("reason=max_client_conn")
 check(a.execute("SELECT 1").fetchone()[0] == 1, "existing client unaffected")
 b.close()
@@ -55,6 +62,8 @@ setup = p.connect()
 setup.execute("CREATE TABLE drained (v text)")
 setup.close()
 idle = p.connect()
+with idle.cursor().copy("COPY drained (v) FROM STDIN") as cp:  # last message was CopyDone
+    cp.write_row(("copied",))
 busy = p.connect(autocommit=False)
 busy.execute("INSERT INTO drained VALUES ('before')")
 started = threading.Event()
@@ -94,7 +103,7 @@ check(result.get("ok") is True, f"busy transaction finished during drain: {resul
 check(p.proc.wait(30) == 0, "proxy exits 0 after draining")
 with admin() as adm:
     rows = [r[0] for r in adm.execute("SELECT v FROM drained ORDER BY v")]
-check(rows == ["after", "before"], f"drained transaction committed: {rows}")
+check(rows == ["after", "before", "copied"], f"drained transaction committed: {rows}")
 check("reason=shutdown" in p.text() and "proxy.stopped" in p.text(), "drain logged")
 p.stop()
 
