@@ -160,6 +160,7 @@ int classify_synced_set_add(classify_synced_set *set, const char *schema, const 
 bool classify_synced_set_contains(const classify_synced_set *set, const char *schema,
                                   const char *table);
 
+/* Number of distinct names in the set; 0 for NULL. */
 size_t classify_synced_set_count(const classify_synced_set *set);
 
 /* Frees the set and its names; NULL is allowed. */
@@ -202,6 +203,9 @@ classify_cache *classify_cache_new(const classify_synced_set *synced, size_t cap
 int classify_cache_get(classify_cache *cache, const char *search_path, const char *user,
                        const char *sql, const classify_result **out);
 
+/* Copies the cache's counters and sizes into *stats (zeroes for a NULL cache).
+ * Fast-path reads are answered before the table and count as neither hit
+ * nor miss; uncacheable counts texts over CLASSIFY_CACHE_MAX_SQL. */
 void classify_cache_stats_get(const classify_cache *cache, classify_cache_stats *stats);
 
 /* Drops every entry (counters are kept). */
