@@ -169,7 +169,52 @@ static void column_ddl(sbuf *b, const char *schema, const conn_collection *c, co
     }
 }
 
-int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s,
+/* Adds columns created by earlier runs (fields the API added) to S. */
+static int load_existing_columns(PGconn *conn, const char *schema, conn_schema *s, char *err,
+                                 size_t errlen)
+{
+    const char *p[] = {schema};
+    PGresult *r = sync_db_query(conn,
+                                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                                " WHERE table_schema = $1 ORDER BY table_name, ordinal_position",
+                                1, p, err, errlen);
+    if (!r)
+        return T_ERR;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int ci = conn_schema_find(s, PQgetvalue(r, i, 0));
+        const char *name = PQgetvalue(r, i, 1), *type = PQgetvalue(r, i, 2);
+        if (ci < 0 || strcmp(name, "id") == 0 || name[0] == '_' || strlen(name) >= 64)
+            continue;
+        conn_collection *c = &s->colls[ci];
+        if (conn_collection_column(c, name) || (c->soft_delete && strcmp(name, "deleted") == 0) ||
+            strcmp(name, c->parent_column) == 0)
+            continue;
+        conn_column col = {0};
+        snprintf(col.name, sizeof(col.name), "%s", name);
+        snprintf(col.field, sizeof(col.field), "%s", name);
+        size_t n = strlen(name);
+        if (strcmp(type, "bigint") == 0) col.type = CONN_BIGINT;
+        else if (strcmp(type, "numeric") == 0) col.type = CONN_NUMERIC;
+        else if (strcmp(type, "boolean") == 0) col.type = CONN_BOOL;
+        else if (strcmp(type, "timestamp with time zone") == 0) col.type = CONN_TIMESTAMPTZ;
+        else if (strcmp(type, "date") == 0) col.type = CONN_DATE;
+        else if (strcmp(type, "jsonb") == 0) col.type = CONN_JSONB;
+        else if (strcmp(type, "ARRAY") == 0) col.type = CONN_TEXT_ARRAY;
+        else if (strcmp(type, "text") == 0) {
+            col.type = CONN_TEXT;
+            if (n > 3 && strcmp(name + n - 3, "_id") == 0) {
+                col.src = CONN_SRC_REF;
+                col.field[n - 3] = '\0';
+            }
+        } else
+            continue; /* a column someone else added: not ours */
+        conn_collection_add_column(c, &col);
+    }
+    PQclear(r);
+    return T_OK;
+}
+
+int sync_db_ensure_tables(PGconn *conn, const char *schema, conn_schema *s,
                           const char *read_role, char *err, size_t errlen)
 {
     bool grant = read_role && *read_role && ensure_read_role(conn, read_role);
@@ -196,6 +241,8 @@ int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
     sb_free(&b);
+    if (rc == T_OK)
+        rc = load_existing_columns(conn, schema, s, err, errlen);
     return rc;
 }
 
