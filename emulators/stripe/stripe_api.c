@@ -10,6 +10,7 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,9 +18,6 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
-#include <unistd.h>
-
-#include <openssl/evp.h>
 
 #define STRIPE_LIST_DEFAULT_LIMIT 10
 #define STRIPE_LIST_MAX_LIMIT 100
@@ -113,7 +111,7 @@ void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *pre
     stripe_obj *o = stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL);
     if (!o)
         return;
-    o->visible_ms = stripe_now_ms() + r->emu->faults.event_delay_ms;
+    o->created_ms = stripe_now_ms();
     /* Fan out to webhook endpoints: flags first, then API-registered ones. */
     if (!r->emu->wh)
         return;
@@ -241,7 +239,7 @@ static int stripe_retrieve(stripe_req *r, stripe_kind kind, stripe_obj *o)
             return stripe_reply(r, json_pack("{s:s,s:s,s:b}", "id", o->id, "object", "customer", "deleted", 1));
         return stripe_err_missing(r, stripe_kinds[kind].object, o->id, "id", 404);
     }
-    if (kind == STRIPE_EVENT && o->visible_ms > stripe_now_ms())
+    if (kind == STRIPE_EVENT && o->created_ms + r->emu->faults.event_delay_ms > stripe_now_ms())
         return stripe_err_missing(r, "event", o->id, "id", 404);
     if (!json_object_get(r->params, "expand")) {
         free(r->body);
@@ -317,15 +315,27 @@ typedef struct stripe_list_filter {
     json_t *types;    /* events: types[] */
     int exclude_key2_canceled; /* subscriptions default */
     int events;
-    const char *json_field; /* JSON-level equality filter */
-    const char *json_value;
+    int64_t event_delay_ms;
+    const char *json_field[2]; /* JSON-level equality filters */
+    const char *json_value[2];
 } stripe_list_filter;
+
+/* Adds a JSON-level equality filter FIELD == VALUE when VALUE is set. */
+static void stripe_list_filter_json(stripe_list_filter *f, const char *field, const char *value)
+{
+    if (!value)
+        return;
+    int i = f->json_field[0] ? 1 : 0;
+    assert(!f->json_field[i]);
+    f->json_field[i] = field;
+    f->json_value[i] = value;
+}
 
 static int stripe_list_match(const stripe_obj *o, const stripe_list_filter *f, int64_t now_ms)
 {
     if (!o->json)
         return 0;
-    if (f->events && o->visible_ms > now_ms)
+    if (f->events && o->created_ms + f->event_delay_ms > now_ms)
         return 0;
     if (f->key && (!o->key || strcmp(o->key, f->key) != 0))
         return 0;
@@ -349,20 +359,24 @@ static int stripe_list_match(const stripe_obj *o, const stripe_list_filter *f, i
         if (!any)
             return 0;
     }
-    if (f->json_field) {
+    if (f->json_field[0]) {
         json_t *v = json_loads(o->json, 0, NULL);
-        json_t *fv = json_object_get(v, f->json_field);
-        char buf[64];
-        const char *s = NULL;
-        if (json_is_string(fv))
-            s = json_string_value(fv);
-        else if (json_is_boolean(fv))
-            s = json_is_true(fv) ? "true" : "false";
-        else if (json_is_integer(fv)) {
-            snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(fv));
-            s = buf;
+        int ok = 1;
+        for (int i = 0; i < 2 && f->json_field[i]; i++) {
+            json_t *fv = json_object_get(v, f->json_field[i]);
+            char buf[64];
+            const char *s = NULL;
+            if (json_is_string(fv))
+                s = json_string_value(fv);
+            else if (json_is_boolean(fv))
+                s = json_is_true(fv) ? "true" : "false";
+            else if (json_is_integer(fv)) {
+                snprintf(buf, sizeof buf, "%lld", (long long)json_integer_value(fv));
+                s = buf;
+            }
+            if (!s || strcmp(s, f->json_value[i]) != 0)
+                ok = 0;
         }
-        int ok = s && strcmp(s, f->json_value) == 0;
         json_decref(v);
         if (!ok)
             return 0;
@@ -372,16 +386,15 @@ static int stripe_list_match(const stripe_obj *o, const stripe_list_filter *f, i
 
 /* Which params each list accepts beyond the common ones. */
 static const char *const stripe_list_params[STRIPE_KIND_COUNT][8] = {
-    [STRIPE_CUSTOMER] = {"email", "test_clock"},
-    [STRIPE_PRODUCT] = {"active", "shippable", "url", "ids"},
-    [STRIPE_PRICE] = {"active", "currency", "product", "type", "lookup_keys", "recurring"},
-    [STRIPE_SUBSCRIPTION] = {"customer", "price", "status", "collection_method", "current_period_end",
-                             "current_period_start", "test_clock"},
-    [STRIPE_INVOICE] = {"customer", "subscription", "status", "collection_method", "due_date"},
-    [STRIPE_CHARGE] = {"customer", "payment_intent", "transfer_group"},
+    [STRIPE_CUSTOMER] = {"email"},
+    [STRIPE_PRODUCT] = {"active"},
+    [STRIPE_PRICE] = {"active", "currency", "product", "type"},
+    [STRIPE_SUBSCRIPTION] = {"customer", "price", "status"},
+    [STRIPE_INVOICE] = {"customer", "subscription", "status"},
+    [STRIPE_CHARGE] = {"customer", "payment_intent"},
     [STRIPE_PAYMENT_INTENT] = {"customer"},
     [STRIPE_WEBHOOK_ENDPOINT] = {NULL},
-    [STRIPE_EVENT] = {"type", "types", "delivery_success"},
+    [STRIPE_EVENT] = {"type", "types"},
 };
 
 static const char *stripe_param_str(stripe_req *r, const char *name)
@@ -431,20 +444,15 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     case STRIPE_CUSTOMER: f.key = stripe_param_str(r, "email"); break;
     case STRIPE_PRICE:
         f.key = stripe_param_str(r, "product");
-        if ((s = stripe_param_str(r, "active"))) {
-            f.json_field = "active";
-            f.json_value = s;
-        } else if ((s = stripe_param_str(r, "type"))) {
-            f.json_field = "type";
-            f.json_value = s;
-        }
+        stripe_list_filter_json(&f, "active", stripe_param_str(r, "active"));
+        stripe_list_filter_json(&f, "type", stripe_param_str(r, "type"));
+        if (!f.json_field[1] && (s = stripe_param_str(r, "currency")))
+            stripe_list_filter_json(&f, "currency", s);
+        else if (stripe_param_str(r, "currency") && stripe_param_str(r, "active") && stripe_param_str(r, "type"))
+            return stripe_err(r, 400, "invalid_request_error", NULL, "currency",
+                              "The emulator filters prices on at most two of active, type and currency.");
         break;
-    case STRIPE_PRODUCT:
-        if ((s = stripe_param_str(r, "active"))) {
-            f.json_field = "active";
-            f.json_value = s;
-        }
-        break;
+    case STRIPE_PRODUCT: stripe_list_filter_json(&f, "active", stripe_param_str(r, "active")); break;
     case STRIPE_SUBSCRIPTION:
         f.key = stripe_param_str(r, "customer");
         s = stripe_param_str(r, "status");
@@ -452,29 +460,20 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
             f.exclude_key2_canceled = 1;
         else if (strcmp(s, "all") != 0)
             f.key2 = s;
-        if ((s = stripe_param_str(r, "price"))) {
-            /* the price id appears in the rendering: cheap containment check */
-            f.json_field = NULL;
-        }
         break;
     case STRIPE_INVOICE:
         f.key = stripe_param_str(r, "customer");
         f.key2 = stripe_param_str(r, "subscription");
-        if ((s = stripe_param_str(r, "status"))) {
-            f.json_field = "status";
-            f.json_value = s;
-        }
+        stripe_list_filter_json(&f, "status", stripe_param_str(r, "status"));
         break;
     case STRIPE_CHARGE:
         f.key = stripe_param_str(r, "customer");
-        if ((s = stripe_param_str(r, "payment_intent"))) {
-            f.json_field = "payment_intent";
-            f.json_value = s;
-        }
+        stripe_list_filter_json(&f, "payment_intent", stripe_param_str(r, "payment_intent"));
         break;
     case STRIPE_PAYMENT_INTENT: f.key = stripe_param_str(r, "customer"); break;
     case STRIPE_EVENT:
         f.events = 1;
+        f.event_delay_ms = r->emu->faults.event_delay_ms;
         f.key = stripe_param_str(r, "type");
         if (f.key && strchr(f.key, '*')) {
             f.types = json_pack("[s]", f.key);
@@ -500,6 +499,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     stripe_store_created_range(st, kind, gte, lte, &lo, &hi);
     stripe_obj **a = st->objs[kind];
     stripe_obj **page = malloc((size_t)(limit + 1) * sizeof *page);
+    if (!page) {
+        json_decref(f.types);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     size_t n = 0;
     int has_more = 0;
     int64_t now_ms = stripe_now_ms();
@@ -553,6 +556,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
     char **rendered = NULL;
     if (expand) {
         rendered = calloc(n ? n : 1, sizeof *rendered);
+        if (!rendered) {
+            free(page);
+            return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+        }
         for (i = 0; i < n; i++) {
             json_t *obj = stripe_store_load(page[i]);
             if (stripe_expand(r, obj, "data.") != T_OK) {
@@ -569,6 +576,14 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
         }
     }
     out = malloc(cap);
+    if (!out) {
+        if (expand)
+            for (i = 0; i < n; i++)
+                free(rendered[i]);
+        free(rendered);
+        free(page);
+        return stripe_err(r, 500, "api_error", NULL, NULL, "Out of memory.");
+    }
     len += (size_t)snprintf(out, cap, "{\"object\":\"list\",\"data\":[");
     for (i = 0; i < n; i++) {
         const char *js = expand ? rendered[i] : page[i]->json;
@@ -620,6 +635,35 @@ static int stripe_sublist(stripe_req *r, stripe_obj *o, const char *field, const
     return stripe_reply(r, out);
 }
 
+/*
+ * GET /v1/subscription_items/:id. Items live inside their subscription, so
+ * this scans subscriptions newest first for the id: O(subscriptions), fine
+ * for the occasional retrieve (lists go through the subscription).
+ */
+static int stripe_subitem_retrieve(stripe_req *r, const char *id)
+{
+    stripe_obj **a = r->st->objs[STRIPE_SUBSCRIPTION];
+    for (size_t i = r->st->n[STRIPE_SUBSCRIPTION]; i > 0; i--) {
+        stripe_obj *o = a[i - 1];
+        if (!o->json || !strstr(o->json, id))
+            continue;
+        json_t *v = stripe_store_load(o);
+        json_t *data = json_object_get(json_object_get(v, "items"), "data");
+        size_t k;
+        json_t *it;
+        json_array_foreach(data, k, it)
+        {
+            if (strcmp(json_string_value(json_object_get(it, "id")), id) == 0) {
+                json_t *copy = json_incref(it);
+                json_decref(v);
+                return stripe_reply_expanded(r, copy);
+            }
+        }
+        json_decref(v);
+    }
+    return stripe_err_missing(r, "subscription_item", id, "id", 404);
+}
+
 void stripe_api_route(stripe_req *r, const char *method, const char *path)
 {
     char segs[4][160];
@@ -660,6 +704,10 @@ void stripe_api_route(stripe_req *r, const char *method, const char *path)
         stripe_sublist(r, o, "items", "/v1/subscription_items");
         return;
     }
+    if (ns == 2 && strcmp(segs[0], "subscription_items") == 0 && is_get) {
+        stripe_subitem_retrieve(r, segs[1]);
+        return;
+    }
     int kind = stripe_kind_by_path(segs[0]);
     if (kind < 0) {
         stripe_unrecognized(r, method, path);
@@ -685,6 +733,16 @@ void stripe_api_route(stripe_req *r, const char *method, const char *path)
     }
     if (ns == 2) {
         if (is_get) {
+            const char *k;
+            json_t *v;
+            json_object_foreach(r->params, k, v)
+            {
+                if (strcmp(k, "expand") != 0) {
+                    stripe_err(r, 400, "invalid_request_error", "parameter_unknown", k,
+                               "Received unknown parameter: %s", k);
+                    return;
+                }
+            }
             if (stripe_check_expand_param(r) == T_OK)
                 stripe_retrieve(r, (stripe_kind)kind, o);
         } else if (is_post && kind != STRIPE_EVENT) {

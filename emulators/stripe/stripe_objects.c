@@ -201,12 +201,6 @@ static const char *stripe_str(json_t *params, const char *name)
     return json_string_value(json_object_get(params, name));
 }
 
-/* Converts string leaves that look like integers inside a hash (e.g. recurring[interval_count]). */
-static json_t *stripe_hash_copy(json_t *v)
-{
-    return json_deep_copy(v);
-}
-
 static int stripe_apply_meta(stripe_req *r, json_t *obj, json_t *v)
 {
     json_t *meta = json_object_get(obj, "metadata");
@@ -281,7 +275,7 @@ static int stripe_apply(stripe_req *r, stripe_kind kind, json_t *obj, int create
         if (f->kind == F_HASH) {
             if (!json_is_object(v))
                 return stripe_err(r, 400, "invalid_request_error", NULL, k, "Invalid object");
-            json_object_set_new(obj, k, stripe_hash_copy(v));
+            json_object_set_new(obj, k, json_deep_copy(v));
             continue;
         }
         if (f->kind == F_STRLIST) {
@@ -577,6 +571,15 @@ static json_t *stripe_charge_new(stripe_req *r, long long amount, const char *cu
         "fingerprint", fp, "last4", "4242", "receipt_email", "refunded", 0, "status", "succeeded", "invoice", invoice);
     json_object_update(o, rest);
     json_decref(rest);
+    char refunds_url[80];
+    snprintf(refunds_url, sizeof refunds_url, "/v1/charges/%s/refunds", json_string_value(json_object_get(o, "id")));
+    json_object_update_new(
+        o, json_pack("{s:n,s:n,s:n,s:s,s:n,s:{},s:n,s:n,s:n,s:{s:s,s:[],s:b,s:s},s:n,s:n,s:n,s:n,s:n,s:n,s:n}",
+                     "application", "application_fee", "application_fee_amount", "calculated_statement_descriptor",
+                     "TETHER EMULATOR", "failure_balance_transaction", "fraud_details", "on_behalf_of",
+                     "receipt_number", "receipt_url", "refunds", "object", "list", "data", "has_more", 0, "url",
+                     refunds_url, "review", "shipping", "source_transfer", "statement_descriptor",
+                     "statement_descriptor_suffix", "transfer_data", "transfer_group"));
     return o;
 }
 
@@ -1017,6 +1020,18 @@ failed:
     return T_ERR;
 }
 
+/* Cancels subscription SO now (O is its loaded state, updated in place). */
+static void stripe_sub_cancel(stripe_req *r, stripe_obj *so, json_t *o)
+{
+    json_t *old = json_deep_copy(o);
+    int64_t now = stripe_store_now(r->st);
+    json_object_set_new(o, "status", json_string("canceled"));
+    json_object_set_new(o, "canceled_at", json_integer(now));
+    json_object_set_new(o, "ended_at", json_integer(now));
+    stripe_obj_save(r, STRIPE_SUBSCRIPTION, so, old, o, "deleted");
+    json_decref(old);
+}
+
 int stripe_obj_delete(stripe_req *r, stripe_kind kind, stripe_obj *so)
 {
     json_t *o = stripe_store_load(so);
@@ -1039,13 +1054,7 @@ int stripe_obj_delete(stripe_req *r, stripe_kind kind, stripe_obj *so)
             return stripe_err(r, 400, "invalid_request_error", "resource_missing", NULL,
                               "No such subscription: '%s'", so->id);
         }
-        json_t *old = json_deep_copy(o);
-        int64_t now = stripe_store_now(r->st);
-        json_object_set_new(o, "status", json_string("canceled"));
-        json_object_set_new(o, "canceled_at", json_integer(now));
-        json_object_set_new(o, "ended_at", json_integer(now));
-        stripe_obj_save(r, kind, so, old, o, "deleted");
-        json_decref(old);
+        stripe_sub_cancel(r, so, o);
         return stripe_reply_expanded(r, o);
     }
     case STRIPE_INVOICE:
@@ -1054,8 +1063,30 @@ int stripe_obj_delete(stripe_req *r, stripe_kind kind, stripe_obj *so)
             return stripe_err(r, 400, "invalid_request_error", NULL, NULL, "You can only delete draft invoices.");
         }
         break;
-    case STRIPE_CUSTOMER:
-    case STRIPE_PRODUCT:
+    case STRIPE_CUSTOMER: { /* as Stripe: deleting a customer cancels its subscriptions */
+        stripe_obj **subs = r->st->objs[STRIPE_SUBSCRIPTION];
+        for (size_t i = 0; i < r->st->n[STRIPE_SUBSCRIPTION]; i++) {
+            stripe_obj *sub = subs[i];
+            if (!sub->json || !sub->key || strcmp(sub->key, so->id) != 0 ||
+                (sub->key2 && strcmp(sub->key2, "canceled") == 0))
+                continue;
+            json_t *sj = stripe_store_load(sub);
+            stripe_sub_cancel(r, sub, sj);
+            json_decref(sj);
+        }
+        break;
+    }
+    case STRIPE_PRODUCT: {
+        stripe_obj **prices = r->st->objs[STRIPE_PRICE];
+        for (size_t i = 0; i < r->st->n[STRIPE_PRICE]; i++) {
+            if (prices[i]->json && prices[i]->key && strcmp(prices[i]->key, so->id) == 0) {
+                json_decref(o);
+                return stripe_err(r, 400, "invalid_request_error", NULL, NULL,
+                                  "This product cannot be deleted because it has one or more user-created prices.");
+            }
+        }
+        break;
+    }
     case STRIPE_WEBHOOK_ENDPOINT: break;
     default:
         json_decref(o);

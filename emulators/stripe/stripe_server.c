@@ -20,6 +20,8 @@
 #include <openssl/evp.h>
 
 #define STRIPE_RETRY_AFTER_SECONDS "1"
+/* Idempotency records kept (Stripe keeps keys 24 h; we keep the newest N). */
+#define STRIPE_IDEMPOTENCY_MAX_KEYS 200000
 
 static double stripe_server_unit(stripe_store *st)
 {
@@ -277,6 +279,12 @@ static void stripe_server_handle(void *ctx, const emu_http_request *hreq, emu_ht
         }
     } else {
         stripe_api_route(&r, hreq->method, hreq->path);
+        if (idem && r.status < 500 && r.body && json_object_size(st->idem) >= STRIPE_IDEMPOTENCY_MAX_KEYS) {
+            /* forget the oldest key (objects iterate in insertion order) */
+            void *first = json_object_iter(st->idem);
+            if (first)
+                json_object_del(st->idem, json_object_iter_key(first));
+        }
         if (idem && r.status < 500 && r.body)
             json_object_set_new(st->idem, idem,
                                 json_pack("{s:O,s:i,s:s,s:s}", "fp", fp, "status", r.status, "body", r.body, "req",

@@ -42,7 +42,7 @@ typedef struct stripe_obj {
     char *key;        /* list filter: email (customer), customer id, product id, event type; may be NULL */
     char *key2;       /* second filter: subscription id (invoice), status (subscription) */
     int64_t created;  /* seconds */
-    int64_t visible_ms; /* events: when /v1/events starts showing it */
+    int64_t created_ms; /* events: creation in ms; shown once created_ms + event delay has passed */
     uint32_t pos;     /* index in its kind's array */
     uint8_t kind;
 } stripe_obj;
