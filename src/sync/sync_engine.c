@@ -18,8 +18,8 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +53,8 @@ typedef struct sync_engine {
     sync_worker workers[CONFIG_MAX_SYNCS];
     size_t n;
     http_server *webhook, *status;
+    struct event_base *base;  /* the process's one loop: HTTP transfers, wake-ups, timers */
+    struct event *wake_ev, *wait_timer;
     int wake[2];
     volatile sig_atomic_t *stop;
 } sync_engine;
@@ -533,6 +535,22 @@ static void status_handler(void *ud, const http_server_request *req, http_server
     json_decref(st);
 }
 
+/* The webhook thread wrote to the pipe: drain it and let the loop run. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    sync_engine *e = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    event_base_loopbreak(e->base);
+}
+
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sync_engine *e = arg;
+    event_base_loopbreak(e->base);
+}
+
 static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_atomic_t *stop)
 {
     memset(e, 0, sizeof(*e));
@@ -547,6 +565,14 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         return T_ERR;
     fcntl(e->wake[0], F_SETFL, O_NONBLOCK);
     fcntl(e->wake[1], F_SETFL, O_NONBLOCK);
+    e->base = event_base_new();
+    if (!e->base)
+        return T_ERR;
+    e->wake_ev = event_new(e->base, e->wake[0], EV_READ | EV_PERSIST, on_wake, e);
+    e->wait_timer = evtimer_new(e->base, on_wait_timer, e);
+    if (!e->wake_ev || !e->wait_timer)
+        return T_ERR;
+    event_add(e->wake_ev, NULL);
     char err[T_ERRBUF_SIZE];
     for (size_t i = 0; i < cfg->nsyncs; i++) {
         const sync_config *sc = &cfg->syncs[i];
@@ -563,7 +589,7 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         e->n++;
         snprintf(w->target, sizeof(w->target), "%s", sc->schema && *sc->schema ? sc->schema : sc->source);
         token_bucket_init(&w->bucket, sc->rate_backfill, sc->rate_backfill, token_bucket_now_ms());
-        if (http_client_init(&w->http, &w->bucket) != T_OK)
+        if (http_client_init_base(&w->http, &w->bucket, e->base) != T_OK)
             return T_ERR;
         w->http.stop = stop;
         w->self = w->ops->open(sc, &w->http, err, sizeof(err));
@@ -636,6 +662,12 @@ static void engine_close(sync_engine *e)
         free(w->schema);
         pthread_mutex_destroy(&w->qlock);
     }
+    if (e->wake_ev)
+        event_free(e->wake_ev);
+    if (e->wait_timer)
+        event_free(e->wait_timer);
+    if (e->base)
+        event_base_free(e->base);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
@@ -733,13 +765,12 @@ int sync_engine_run(const tether_config *cfg, volatile sig_atomic_t *stop)
             next = e->next_connect_ms;
         now = token_bucket_now_ms();
         if (next > now && !*stop) {
-            struct pollfd pfd = {e->wake[0], POLLIN, 0};
-            int ms = (int)(next - now);
-            if (poll(&pfd, 1, ms) > 0) {
-                char buf[64];
-                while (read(e->wake[0], buf, sizeof(buf)) > 0) {
-                }
-            }
+            /* sleep on the loop until the next timer or a webhook wakes us */
+            int64_t ms = next - now;
+            struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+            evtimer_add(e->wait_timer, &tv);
+            event_base_loop(e->base, 0);
+            evtimer_del(e->wait_timer);
         }
     }
     log_info("sync.stop", "holder=%s", e->holder);

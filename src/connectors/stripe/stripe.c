@@ -9,7 +9,9 @@
  * a binary search with `created[lte]=T&limit=1` (about 30 small requests,
  * run in lockstep for all collections), lists `created[lte]=T_oldest`, and
  * from then on every page is `ending_before=<newest id so far>`, which
- * returns the page just newer than the cursor. The cursor is that id.
+ * returns the page just newer than the cursor. The cursor is
+ * "<id>@<created>"; when that object was deleted meanwhile (Stripe answers
+ * resource_missing), the page re-anchors with `created[lte]=<created>`.
  */
 #include "connectors/stripe/stripe.h"
 #include "connectors/stripe/stripe_sig.h"
@@ -264,52 +266,87 @@ static int stripe_backfill(void *self, const conn_schema *schema, conn_page *pag
             http_request_reset(r);
         }
     }
-    /* 2. the page itself */
-    size_t m = 0;
-    size_t idx[CONN_MAX_COLLECTIONS];
-    for (size_t i = 0; i < n && m < CONN_MAX_COLLECTIONS; i++) {
-        conn_page *p = &pages[i];
-        if (p->done || p->error[0])
-            continue;
-        char q[512];
-        if (!p->cursor[0]) {
-            snprintf(q, sizeof(q), "limit=%d&created[lte]=%lld", s->page_size, (long long)pr[i].hi);
-        } else {
-            char *esc = curl_easy_escape(NULL, p->cursor, 0);
-            snprintf(q, sizeof(q), "limit=%d&ending_before=%s", s->page_size, esc ? esc : "");
-            curl_free(esc);
+    /* 2. the page itself; a cursor is "<id>@<created>" */
+    bool *refind = calloc(n ? n : 1, sizeof(*refind));
+    if (!refind)
+        abort();
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = 0;
+        size_t idx[CONN_MAX_COLLECTIONS];
+        for (size_t i = 0; i < n && m < CONN_MAX_COLLECTIONS; i++) {
+            conn_page *p = &pages[i];
+            if (p->done || p->error[0] || (pass == 1 && !refind[i]))
+                continue;
+            char q[512], id[256];
+            int64_t created = 0;
+            snprintf(id, sizeof(id), "%s", p->cursor);
+            char *at = strchr(id, '@');
+            if (at) {
+                *at = '\0';
+                created = strtoll(at + 1, NULL, 10);
+            }
+            if (!p->cursor[0]) {
+                snprintf(q, sizeof(q), "limit=%d&created[lte]=%lld", s->page_size, (long long)pr[i].hi);
+            } else if (pass == 1) {
+                /* the cursor object is gone (deleted): re-anchor on its second */
+                snprintf(q, sizeof(q), "limit=%d&created[lte]=%lld", s->page_size, (long long)created);
+            } else {
+                char *esc = curl_easy_escape(NULL, id, 0);
+                snprintf(q, sizeof(q), "limit=%d&ending_before=%s", s->page_size, esc ? esc : "");
+                curl_free(esc);
+            }
+            req_get(s, &reqs[m], stripe_list_path(schema->colls[p->coll].name), q);
+            idx[m++] = i;
         }
-        req_get(s, &reqs[m], stripe_list_path(schema->colls[p->coll].name), q);
-        idx[m++] = i;
-    }
-    if (m > 0)
-        http_client_run(s->http, reqs, m);
-    for (size_t k = 0; k < m; k++) {
-        conn_page *p = &pages[idx[k]];
-        http_request *r = &reqs[k];
-        json_t *data = r->json ? json_object_get(r->json, "data") : NULL;
-        if (r->status != 200 || !json_is_array(data)) {
-            api_error(r, p->error, sizeof(p->error));
-            rc = T_ERR;
+        if (m > 0)
+            http_client_run(s->http, reqs, m);
+        for (size_t k = 0; k < m; k++) {
+            conn_page *p = &pages[idx[k]];
+            http_request *r = &reqs[k];
+            json_t *data = r->json ? json_object_get(r->json, "data") : NULL;
+            json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+            if (pass == 0 && p->cursor[0] && (r->status == 404 || r->status == 400) &&
+                strcmp(json_string_value(json_object_get(e, "code")) ?: "", "resource_missing") == 0) {
+                /* without the cursor's second, start over from the oldest */
+                const char *at = strchr(p->cursor, '@');
+                if (at && strtoll(at + 1, NULL, 10) > 0)
+                    refind[idx[k]] = true;
+                else
+                    p->cursor[0] = '\0';
+                log_info("stripe.cursor_missing", "collection=%s cursor=%s",
+                         schema->colls[p->coll].name, p->cursor);
+                http_request_reset(r);
+                continue;
+            }
+            if (r->status != 200 || !json_is_array(data)) {
+                api_error(r, p->error, sizeof(p->error));
+                rc = T_ERR;
+                http_request_reset(r);
+                continue;
+            }
+            int64_t version = server_time_of(r);
+            p->rows.server_time = version;
+            size_t cnt = json_array_size(data);
+            /* newest first in the page: add oldest first */
+            for (size_t j = cnt; j-- > 0;)
+                stripe_object_to_changes(schema, p->coll, json_array_get(data, j), version, &p->rows);
+            json_t *newest = json_array_get(data, 0);
+            const char *nid = json_string_value(json_object_get(newest, "id"));
+            bool anchored = !p->cursor[0] || pass == 1;
+            if (nid)
+                snprintf(p->cursor, sizeof(p->cursor), "%s@%lld", nid,
+                         (long long)json_int(newest, "created"));
+            /* an anchoring page lists everything up to a second; then ending_before */
+            if (pass == 1 && !nid)
+                p->cursor[0] = '\0'; /* nothing left up to that second: search again */
+            else if (anchored)
+                p->done = !nid && !p->cursor[0];
+            else
+                p->done = !nid || !json_is_true(json_object_get(r->json, "has_more"));
             http_request_reset(r);
-            continue;
         }
-        int64_t version = server_time_of(r);
-        p->rows.server_time = version;
-        size_t cnt = json_array_size(data);
-        /* newest first in the page: add oldest first */
-        for (size_t j = cnt; j-- > 0;)
-            stripe_object_to_changes(schema, p->coll, json_array_get(data, j), version, &p->rows);
-        const char *newest = json_string_value(json_object_get(json_array_get(data, 0), "id"));
-        bool first_page = !p->cursor[0];
-        if (newest)
-            snprintf(p->cursor, sizeof(p->cursor), "%s", newest);
-        /* a first page lists everything created <= T_oldest; then ending_before */
-        p->done = !newest || (!first_page && !json_is_true(json_object_get(r->json, "has_more")));
-        if (first_page && newest)
-            p->done = false;
-        http_request_reset(r);
     }
+    free(refind);
     free(reqs);
     free(pr);
     return rc;
