@@ -351,8 +351,8 @@ static size_t dedupe(pending *p, size_t n)
 }
 
 static int upsert_rows(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_collection *c, pending *rows, size_t n, long *written, char *err,
-                       size_t errlen)
+                       const conn_collection *c, pending *rows, size_t n, bool strict,
+                       long *written, char *err, size_t errlen)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -388,10 +388,10 @@ static int upsert_rows(PGconn *conn, const char *state_schema, const char *schem
               " WHERE NOT EXISTS (SELECT 1 FROM %s.tombstone d WHERE d.target_schema = $2"
               " AND d.collection = $3 AND d.id = r.id AND d.version >= r._version)"
               " ON CONFLICT (id) DO UPDATE SET %s_version = excluded._version, _synced_at = excluded._synced_at"
-              " WHERE t._version < excluded._version OR (t._version = excluded._version AND"
+              " WHERE t._version < excluded._version OR (%s AND t._version = excluded._version AND"
               " ROW(%s) IS DISTINCT FROM ROW(%s))",
               Q(schema).s, Q(c->name).s, cols.s, cols.s, rec.s, Q(state_schema).s, sets.s ? sets.s : "",
-              c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
+              strict ? "false" : "true", c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
     const char *params[] = {payload, schema, c->name};
     PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
     if (r) {
@@ -538,7 +538,8 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
         for (size_t i = 0; i < nu && rc == T_OK; i++)
             rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
         if (rc == T_OK && nu > 0)
-            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, written, err, errlen);
+            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, ch->strictly_newer, written, err,
+                             errlen);
         if (rc == T_OK && nk > 0 && c->parent_column[0])
             rc = prune_children(conn, state_schema, schema, c, kids, nk, written, err, errlen);
         if (rc == T_OK && nd > 0)

@@ -436,6 +436,7 @@ static void drain_webhooks(sync_engine *e, sync_worker *w)
     }
     char err[T_ERRBUF_SIZE];
     long written = 0;
+    ch.strictly_newer = true;
     log_new_events(e, w, &ch, "webhook");
     if (write_txn(e, w, &ch, NULL, 0, NULL, &written, err, sizeof(err)) != T_OK) {
         record_error(e, w, err);

@@ -25,7 +25,8 @@
 #include <time.h>
 
 #define STRIPE_SEARCH_LO 1262304000LL /* 2010-01-01, before Stripe existed */
-#define STRIPE_EVENTS_MAX_PAGES 50
+#define STRIPE_EVENTS_MAX_PAGES 50      /* per poll going forward from a cursor */
+#define STRIPE_EVENTS_MAX_PAGES_ALL 10000 /* from an empty feed: must reach the oldest */
 
 #define STRIPE_REPLAY_SLOTS 1024
 
@@ -363,7 +364,8 @@ static int stripe_changes(void *self, const conn_schema *schema, const char *cur
     char after[256] = "";
     int64_t server_time = 0;
     int rc = T_OK;
-    for (int page = 0; page < STRIPE_EVENTS_MAX_PAGES; page++) {
+    int max_pages = from_start ? STRIPE_EVENTS_MAX_PAGES_ALL : STRIPE_EVENTS_MAX_PAGES;
+    for (int page = 0; page < max_pages; page++) {
         char q[512];
         char *esc = curl_easy_escape(NULL, from_start ? after : pos, 0);
         if (from_start)
