@@ -276,6 +276,20 @@ static void schedule(http_client *c)
                 wait_ms = r->next_at_ms - now;
             continue;
         }
+        if (c->daily_budget > 0) {
+            int64_t day = (int64_t)time(NULL) / 86400;
+            if (day != c->budget_day) {
+                c->budget_day = day;
+                c->used_today = 0;
+            }
+            if (c->used_today >= c->daily_budget) {
+                if (c->used_today == c->daily_budget) {
+                    log_warn("http.daily_budget_exhausted", "budget=%ld", c->daily_budget);
+                    c->used_today++; /* log once a day */
+                }
+                continue; /* waits for the next UTC day; re-checked every pace tick */
+            }
+        }
         int64_t w = c->bucket ? token_bucket_take(c->bucket, now) : 0;
         if (w > 0) {
             r->next_at_ms = now + w;
@@ -287,6 +301,8 @@ static void schedule(http_client *c)
             r->done = true;
             snprintf(r->error, sizeof(r->error), "out of memory");
             c->remaining--;
+        } else if (c->daily_budget > 0) {
+            c->used_today++;
         }
     }
     struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};

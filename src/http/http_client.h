@@ -74,6 +74,9 @@ typedef struct http_client {
     int64_t backoff_base_ms;        /* default 200 */
     int64_t backoff_max_ms;         /* default 10000 */
     volatile sig_atomic_t *stop;    /* when set, the batch is abandoned */
+    long daily_budget;              /* requests per UTC day, 0 = unlimited */
+    long used_today;
+    int64_t budget_day;             /* unix day of used_today */
     http_client_stats stats;
 } http_client;
 

@@ -635,6 +635,10 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         if (http_client_init_base(&w->http, &w->bucket, e->base) != T_OK)
             return T_ERR;
         w->http.stop = stop;
+        w->http.daily_budget = sc->daily_request_budget;
+        if (sc->database && *sc->database && (!cfg->database || strcmp(sc->database, cfg->database) != 0))
+            log_warn("sync.database_ignored",
+                     "sync=%s detail=\"one database per process: [tether] database is used\"", sc->name);
         w->self = w->ops->open(sc, &w->http, err, sizeof(err));
         if (!w->self) {
             fprintf(stderr, "tether sync: %s\n", err);

@@ -202,16 +202,7 @@ static int stripe_feed_position(void *self, char *cursor, size_t len, char *err,
     return T_OK;
 }
 
-typedef enum stripe_cursor_kind { STRIPE_CUR_EMPTY, STRIPE_CUR_ANCHOR, STRIPE_CUR_AFTER } stripe_cursor_kind;
-
-typedef struct stripe_cursor {
-    stripe_cursor_kind kind;
-    int64_t created;
-    char id[128], top[128], after[128];
-} stripe_cursor;
-
-/* Parses a backfill cursor (see stripe_backfill); anything malformed is EMPTY. */
-static void stripe_cursor_parse(const char *text, stripe_cursor *c)
+void stripe_cursor_parse(const char *text, stripe_cursor *c)
 {
     memset(c, 0, sizeof(*c));
     char buf[256];
