@@ -334,19 +334,32 @@ typedef struct pending {
     const char *parent; /* for children */
     int64_t version;
     const char *id;
+    size_t sub;         /* position inside a children list */
+    bool del;
 } pending;
 
-/* Keeps the last entry per id (the newest in feed order). */
+/* Orders by id, then feed order (changes are stored in feed order). */
+static int pending_cmp(const void *a, const void *b)
+{
+    const pending *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    if (x->ch != y->ch)
+        return x->ch < y->ch ? -1 : 1;
+    return x->sub < y->sub ? -1 : x->sub > y->sub;
+}
+
+/* Keeps the last entry per id (the newest in feed order); O(n log n). */
 static size_t dedupe(pending *p, size_t n)
 {
+    if (n == 0)
+        return 0;
+    qsort(p, n, sizeof(*p), pending_cmp);
     size_t out = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool later = false;
-        for (size_t j = i + 1; j < n && !later; j++)
-            later = strcmp(p[i].id, p[j].id) == 0;
-        if (!later)
+    for (size_t i = 0; i < n; i++)
+        if (i + 1 == n || strcmp(p[i].id, p[i + 1].id) != 0)
             p[out++] = p[i];
-    }
     return out;
 }
 
@@ -493,47 +506,34 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
     for (size_t coll = 0; coll < s->n && rc == T_OK; coll++) {
         conn_collection *c = &s->colls[coll];
         size_t nu = 0, nd = 0, nk = 0;
-        /* one entry per id, in feed order; a later change replaces an earlier */
+        /* upserts and deletes together: the last change per id in feed order wins */
         for (size_t i = 0; i < ch->n; i++) {
             const conn_change *x = &ch->items[i];
             if (x->coll != coll)
                 continue;
             if (x->kind == CONN_UPSERT && json_is_object(x->object)) {
-                ups[nu++] = (pending){x, x->object, NULL, x->version, x->id};
+                ups[nu++] = (pending){x, x->object, NULL, x->version, x->id, 0, false};
             } else if (x->kind == CONN_DELETE) {
-                dels[nd++] = (pending){x, NULL, NULL, x->version, x->id};
+                ups[nu++] = (pending){x, NULL, NULL, x->version, x->id, 0, true};
             } else if (x->kind == CONN_CHILDREN && json_is_array(x->object)) {
-                kids[nk++] = (pending){x, x->object, NULL, x->version, x->id};
+                kids[nk++] = (pending){x, x->object, NULL, x->version, x->id, 0, false};
                 size_t k;
                 json_t *child;
                 json_array_foreach(x->object, k, child) {
                     const char *cid = json_string_value(json_object_get(child, "id"));
                     if (cid)
-                        ups[nu++] = (pending){x, child, x->id, x->version, cid};
+                        ups[nu++] = (pending){x, child, x->id, x->version, cid, k, false};
                 }
             }
         }
-        /* an upsert and a delete of one id: the later in feed order wins */
-        for (size_t i = 0; i < nu; i++) {
-            for (size_t j = 0; j < nd; j++) {
-                if (!ups[i].id || !dels[j].id || strcmp(ups[i].id, dels[j].id) != 0)
-                    continue;
-                if (ups[i].ch < dels[j].ch || (ups[i].ch == dels[j].ch))
-                    ups[i].id = NULL;
-                else
-                    dels[j].id = NULL;
-            }
+        size_t n = dedupe(ups, nu);
+        nu = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ups[i].del)
+                dels[nd++] = ups[i];
+            else
+                ups[nu++] = ups[i];
         }
-        size_t w = 0;
-        for (size_t i = 0; i < nu; i++)
-            if (ups[i].id)
-                ups[w++] = ups[i];
-        nu = dedupe(ups, w);
-        w = 0;
-        for (size_t i = 0; i < nd; i++)
-            if (dels[i].id)
-                dels[w++] = dels[i];
-        nd = dedupe(dels, w);
         nk = dedupe(kids, nk);
         for (size_t i = 0; i < nu && rc == T_OK; i++)
             rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
