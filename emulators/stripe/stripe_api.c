@@ -91,9 +91,38 @@ int stripe_reply(stripe_req *r, json_t *v)
 
 /* ---- events ---- */
 
+/* Does webhook endpoint W (stored object) want events of TYPE? */
+static int stripe_endpoint_wants(const stripe_obj *w, const char *type)
+{
+    if (!w->json)
+        return 0;
+    json_t *v = stripe_store_load(w);
+    const char *status = json_string_value(json_object_get(v, "status"));
+    int match = 0;
+    size_t k;
+    json_t *e;
+    json_array_foreach(json_object_get(v, "enabled_events"), k, e)
+    {
+        const char *s = json_string_value(e);
+        if (s && (strcmp(s, "*") == 0 || strcmp(s, type) == 0))
+            match = 1;
+    }
+    match = match && status && strcmp(status, "enabled") == 0;
+    json_decref(v);
+    return match;
+}
+
 void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *prev)
 {
     stripe_store *st = r->st;
+    stripe_obj **we = st->objs[STRIPE_WEBHOOK_ENDPOINT];
+    size_t n_we = st->n[STRIPE_WEBHOOK_ENDPOINT];
+    /* Who gets it: --webhook flags, then enabled endpoints from the API. */
+    int pending = r->emu->wh ? r->emu->cfg.n_webhooks : 0;
+    unsigned char *wants = n_we && r->emu->wh ? calloc(n_we, 1) : NULL;
+    for (size_t i = 0; wants && i < n_we; i++)
+        if ((wants[i] = (unsigned char)stripe_endpoint_wants(we[i], type)))
+            pending++;
     char id[32];
     stripe_store_new_id(st, "evt", id);
     int64_t created = stripe_store_now(st);
@@ -102,41 +131,21 @@ void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *pre
         json_object_set_new(data, "previous_attributes", prev);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:I,s:o,s:b,s:i,s:{s:s?,s:s?},s:s}", "id", id, "object", "event",
                            "api_version", STRIPE_EMU_API_VERSION, "created", (json_int_t)created, "data", data,
-                           "livemode", 0, "pending_webhooks", 0, "request", "id", r->request_id,
+                           "livemode", 0, "pending_webhooks", pending, "request", "id", r->request_id,
                            "idempotency_key", r->idempotency_key, "type", type);
     char *json = stripe_store_dump(ev);
     json_decref(ev);
-    if (!json)
-        return;
-    stripe_obj *o = stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL);
-    if (!o)
-        return;
-    o->created_ms = stripe_now_ms();
-    /* Fan out to webhook endpoints: flags first, then API-registered ones. */
-    if (!r->emu->wh)
-        return;
-    for (int i = 0; i < r->emu->cfg.n_webhooks; i++)
-        stripe_webhooks_enqueue(r->emu->wh, r->emu->cfg.webhook_urls[i], r->emu->cfg.webhook_secrets[i], o->json);
-    stripe_obj **we = st->objs[STRIPE_WEBHOOK_ENDPOINT];
-    for (size_t i = 0; i < st->n[STRIPE_WEBHOOK_ENDPOINT]; i++) {
-        if (!we[i]->json)
-            continue;
-        json_t *w = stripe_store_load(we[i]);
-        const char *status = json_string_value(json_object_get(w, "status"));
-        json_t *evs = json_object_get(w, "enabled_events");
-        int match = 0;
-        size_t k;
-        json_t *e;
-        json_array_foreach(evs, k, e)
-        {
-            const char *s = json_string_value(e);
-            if (s && (strcmp(s, "*") == 0 || strcmp(s, type) == 0))
-                match = 1;
-        }
-        if (match && status && strcmp(status, "enabled") == 0)
-            stripe_webhooks_enqueue(r->emu->wh, we[i]->key, we[i]->key2, o->json);
-        json_decref(w);
+    stripe_obj *o = json ? stripe_store_add(st, STRIPE_EVENT, id, created, json, strdup(type), NULL) : NULL;
+    if (o) {
+        o->created_ms = stripe_now_ms();
+        for (int i = 0; r->emu->wh && i < r->emu->cfg.n_webhooks; i++)
+            stripe_webhooks_enqueue(r->emu->wh, r->emu->cfg.webhook_urls[i], r->emu->cfg.webhook_secrets[i],
+                                    o->json);
+        for (size_t i = 0; wants && i < n_we; i++)
+            if (wants[i])
+                stripe_webhooks_enqueue(r->emu->wh, we[i]->key, we[i]->key2, o->json);
     }
+    free(wants);
 }
 
 /* ---- expand ---- */

@@ -54,6 +54,9 @@ test('endpoint registered through the API receives signed events', async () => {
   await rx.waitFor((g) => g.length >= 2);
   const events = rx.got.map((d) => stripe.webhooks.constructEvent(d.body, d.headers['stripe-signature'], ep.secret));
   assert.deepEqual(events.map((e) => e.type), ['customer.created', 'customer.updated']);
+  assert.equal(events[0].pending_webhooks, 1);
+  const prodEvent = (await stripe.events.list({ types: ['product.created'] })).data[0];
+  assert.equal(prodEvent.pending_webhooks, 0, 'no endpoint wants product events');
   assert.equal(events[0].data.object.id, c.id);
   assert.deepEqual(events[1].data.previous_attributes, { name: null });
   assert.match(rx.got[0].headers['stripe-signature'], /^t=\d+,v1=[0-9a-f]{64}$/);
