@@ -76,6 +76,9 @@ check(closed, "slowloris connection was cut by login_timeout")
 s.close()
 good_still_works()
 
+# server messages larger than max_message_size stream through (never buffered whole)
+check(len(good.execute("SELECT repeat('z', 300000)").fetchone()[0]) == 300000, "large row streams")
+
 # after login: oversize message, bad length, unknown type
 s = login_trust(p.port)
 s.sendall(b"Q" + struct.pack("!I", 10_000_000) + b"SELECT 1")
