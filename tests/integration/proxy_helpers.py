@@ -238,9 +238,18 @@ def read_until_close(s):
         out.append((t, b))
 
 
-def login_trust(port, user="app"):
-    """Raw login through a trust proxy; returns the socket after ReadyForQuery."""
+def login_trust(port, user="app", tls=False):
+    """Raw login through a trust proxy (over TLS when TLS); returns the socket
+    after ReadyForQuery."""
     s = raw_connect(port)
+    if tls:
+        import ssl
+        s.sendall(struct.pack("!II", 8, 80877103))
+        check(s.recv(1) == b"S", "TLS offered")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s)
     s.sendall(startup_packet(user))
     while True:
         t, b = read_msg(s)
