@@ -195,49 +195,50 @@ for tls in (False, True):
 # stops reading the client instead of buffering
 import threading
 good.execute("CREATE TABLE sink (v text)")
-locker = admin()
-locker.autocommit = False
-locker.execute("LOCK TABLE sink IN ACCESS EXCLUSIVE MODE")  # COPY will wait for this
-s = login_trust(p.port)
-s.sendall(msg(b"Q", b"COPY sink FROM STDIN\0"))
-chunk = msg(b"d", (b"x" * 9999) + b"\n")
-n_chunks = 10000  # ~100 MB
-sent = {}
+for tls in (False, True):
+    locker = admin()
+    locker.autocommit = False
+    locker.execute("LOCK TABLE sink IN ACCESS EXCLUSIVE MODE")  # COPY will wait for this
+    s = login_trust(p.port, tls=tls)
+    s.sendall(msg(b"Q", b"COPY sink FROM STDIN\0"))
+    chunk = msg(b"d", (b"x" * 9999) + b"\n")
+    n_chunks = 10000  # ~100 MB
+    sent = {}
 
 
-def flood():
-    try:
-        for i in range(n_chunks):
-            s.sendall(chunk)
-        s.sendall(msg(b"c"))
-        sent["ok"] = True
-    except OSError as e:
-        sent["err"] = e
+    def flood():
+        try:
+            for i in range(n_chunks):
+                s.sendall(chunk)
+            s.sendall(msg(b"c"))
+            sent["ok"] = True
+        except OSError as e:
+            sent["err"] = e
 
 
-base = rss_kb(p.proc.pid)
-t = threading.Thread(target=flood)
-t.start()
-time.sleep(2)
-grown = rss_kb(p.proc.pid) - base
-check(grown < 48 * 1024, f"proxy memory grew {grown} kB while the upstream was not reading")
-check(t.is_alive(), "the flooding client is held back")
-good_still_works()
-locker.commit()
-locker.close()
-t.join(60)
-check(sent.get("ok"), f"flood finished once the upstream read again: {sent}")
-types = []
-while True:
-    ty, b = read_msg(s)
-    check(ty is not None, "COPY result")
-    types.append(ty)
-    if ty == b"C":
-        check(b == f"COPY {n_chunks}\0".encode(), f"copied rows {b}")
-    if ty == b"Z":
-        break
-check(b"C" in types, f"COPY completed {types}")
-s.close()
+    base = rss_kb(p.proc.pid)
+    t = threading.Thread(target=flood)
+    t.start()
+    time.sleep(2)
+    grown = rss_kb(p.proc.pid) - base
+    check(grown < 48 * 1024, f"proxy memory grew {grown} kB while the upstream was not reading (tls={tls})")
+    check(t.is_alive(), "the flooding client is held back")
+    good_still_works()
+    locker.commit()
+    locker.close()
+    t.join(60)
+    check(sent.get("ok"), f"flood finished once the upstream read again: {sent}")
+    types = []
+    while True:
+        ty, b = read_msg(s)
+        check(ty is not None, "COPY result")
+        types.append(ty)
+        if ty == b"C":
+            check(b == f"COPY {n_chunks}\0".encode(), f"copied rows {b}")
+        if ty == b"Z":
+            break
+    check(b"C" in types, f"COPY completed {types}")
+    s.close()
 good.close()
 p.stop()
 
