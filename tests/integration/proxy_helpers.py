@@ -175,6 +175,20 @@ def admin():
     return psycopg.connect(ADMIN_URL, autocommit=True)
 
 
+def wait_active(query_prefix, secs=20):
+    """Waits until a backend is running a query starting with QUERY_PREFIX."""
+    with admin() as a:
+        end = time.time() + secs
+        while time.time() < end:
+            n = a.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                          "AND datname = current_database() AND query LIKE %s",
+                          (query_prefix + "%",)).fetchone()[0]
+            if n:
+                return
+            time.sleep(0.05)
+    fail(f"no backend ran {query_prefix!r}")
+
+
 # --- raw wire protocol ---------------------------------------------------
 
 def startup_packet(user="app", database=None, extra=None, version=196608):
