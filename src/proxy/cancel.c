@@ -89,6 +89,8 @@ void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *
     }
     struct timeval tv = {ctx->settings->login_timeout_s, 0};
     evtimer_add(c->timer, &tv);
+    memcpy(&c->up_addr, &target->up_addr, sizeof(c->up_addr));
+    c->up_addrlen = target->up_addrlen;
     c->up_pid = target->up_pid;
     c->up_key = target->up_key;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);

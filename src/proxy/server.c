@@ -46,9 +46,14 @@ void proxy_server_connect(proxy_session *s)
     }
     bufferevent_setcb(s->sbev, proxy_server_read_cb, NULL, proxy_server_event_cb, s);
     bufferevent_enable(s->sbev, EV_READ | EV_WRITE);
-    int i = s->up_addr_index < set->up_naddrs ? s->up_addr_index : 0;
-    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&set->up_addr[i],
-                                   (int)set->up_addrlen[i]) != 0) {
+    if (s->kind == PROXY_KIND_CLIENT) {
+        int i = s->up_addr_index < set->up_naddrs ? s->up_addr_index : 0;
+        memcpy(&s->up_addr, &set->up_addr[i], set->up_addrlen[i]);
+        s->up_addrlen = set->up_addrlen[i];
+    }
+    /* A cancel session goes to its target's address, even after a reload. */
+    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&s->up_addr,
+                                   (int)s->up_addrlen) != 0) {
         proxy_server_fail(s, "connect failed", "upstream_connect_failed");
         return;
     }
@@ -104,6 +109,9 @@ static void proxy_server_start_tls(proxy_session *s)
         return;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    /* The filter stops encrypting while the socket's output holds this much,
+     * so backpressure shows on the filter's own output. */
+    bufferevent_setwatermark(s->sbev, EV_WRITE, 0, PROXY_TLS_UNDER_HIGH_WATER);
     s->sbev = tls;
     s->state = PS_UP_TLS_HANDSHAKE;
     bufferevent_setcb(tls, proxy_server_read_cb, NULL, proxy_server_event_cb, s);
@@ -389,7 +397,8 @@ void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     /* localhost may resolve to ::1 and 127.0.0.1: try the next address. */
-    if (s->state == PS_UP_CONNECTING && s->up_addr_index + 1 < set->up_naddrs) {
+    if (s->state == PS_UP_CONNECTING && s->kind == PROXY_KIND_CLIENT &&
+        s->up_addr_index + 1 < set->up_naddrs) {
         s->up_addr_index++;
         bufferevent_free(s->sbev);
         s->sbev = NULL;

@@ -131,6 +131,8 @@ struct proxy_session {
     bool have_up_key;
     int up_addr_index; /* which resolved upstream address is being tried */
     bool up_no_tls;    /* sslmode=prefer: TLS failed once, retrying in the clear */
+    struct sockaddr_storage up_addr; /* address connected to (cancel requests go there) */
+    socklen_t up_addrlen;            /* 0 until connecting; preset for cancel sessions */
     /* relay */
     size_t remaining[2];       /* bytes of the current message still to forward, per side */
     char txn_status;           /* last ReadyForQuery status: I, T or E */
@@ -145,6 +147,8 @@ struct proxy_session {
 /* Output above this pauses reading on the other side. */
 #define PROXY_HIGH_WATER (256 * 1024)
 #define PROXY_LOW_WATER (64 * 1024)
+/* Encrypted bytes a TLS filter may queue on its socket before holding back. */
+#define PROXY_TLS_UNDER_HIGH_WATER (64 * 1024)
 /* Largest message accepted before the session is relaying (auth messages). */
 #define PROXY_AUTH_MSG_MAX 8192
 

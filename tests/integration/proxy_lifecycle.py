@@ -1,11 +1,12 @@
 """Limits, reload and graceful shutdown (run by proxy_lifecycle.sh)."""
+import os
 import signal
 import threading
 
 import psycopg
 
-from proxy_helpers import (Proxy, admin, check, error_fields, fail, raw_connect, read_until_close,
-                           scram_secret, startup_packet, users_file)
+from proxy_helpers import (TMP, UPSTREAM, Proxy, admin, check, error_fields, fail, raw_connect,
+                           read_until_close, scram_secret, startup_packet, users_file, wait_active)
 
 # --- max_client_conn ----------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_MAX_CLIENT_CONN": "2"})
@@ -56,6 +57,37 @@ check(alice.execute("SELECT 'alice'").fetchone()[0] == "alice", "sessions surviv
 alice.close()
 p.stop()
 
+# --- a reload that moves the upstream: old sessions keep their backend, and a
+# cancel still reaches it ----------------------------------------------------------
+ini = os.path.join(TMP, "reload.ini")
+with open(ini, "w") as f:
+    f.write(f"[proxy]\nupstream = {UPSTREAM}\nauth_type = trust\n")
+p = Proxy([], env={"TETHER_CONFIG": ini}, upstream=None)
+old = p.connect()
+with open(ini, "w") as f:
+    f.write("[proxy]\nupstream = postgres://postgres:x@127.0.0.1:1/nowhere?sslmode=disable\nauth_type = trust\n")
+p.signal(signal.SIGHUP)
+p.wait_log("event=proxy.reload ")
+try:
+    psycopg.connect(p.dsn()).close()
+    fail("new sessions use the new (dead) upstream")
+except psycopg.OperationalError as e:
+    check("upstream connection failed" in str(e), f"dead upstream: {e}")
+def cancel_when_running():
+    wait_active("SELECT pg_sleep(30)")
+    old.cancel()
+
+
+threading.Thread(target=cancel_when_running).start()
+try:
+    old.execute("SELECT pg_sleep(30)")
+    fail("cancel after reload should work")
+except psycopg.errors.QueryCanceled:
+    pass
+check(old.execute("SELECT 'old session ok'").fetchone()[0] == "old session ok", "old session after reload")
+old.close()
+p.stop()
+
 # --- SIGTERM drains -------------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_SHUTDOWN_TIMEOUT": "60"})
 setup = p.connect()
@@ -84,8 +116,7 @@ def run_busy():
 t = threading.Thread(target=run_busy)
 t.start()
 started.wait()
-import time
-time.sleep(0.5)
+wait_active("SELECT pg_sleep(2)")  # the busy query runs before the signal
 p.signal(signal.SIGTERM)
 p.wait_log("event=proxy.drain ")
 try:
