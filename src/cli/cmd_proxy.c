@@ -30,9 +30,9 @@ static void proxy_help(void)
            "  --api-base URL         API base URL (e.g. the emulator's)\n"
            "  --schema NAME          schema of the synced tables (default: the source name)\n"
            "  --max-rows N           rows per write statement (default: the connector's)\n"
+           "  -h, --help             show this help\n"
            "\nSignals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users, TLS and limits.\n"
-           "See docs/proxy.md.\n"
-           "  -h, --help             show this help\n");
+           "See docs/proxy.md.\n");
 }
 
 /* What SIGHUP needs to rebuild the configuration the way startup did. */
