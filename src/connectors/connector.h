@@ -70,6 +70,7 @@ typedef struct conn_collection {
     char parent_column[64]; /* column holding the parent's id ("subscription_id") */
     bool backfill;          /* paged on its own (children come with parents) */
     bool soft_delete;       /* keeps a `deleted` column instead of deleting */
+    bool disabled;          /* left out by configuration: no table, no writes */
     conn_column cols[CONN_MAX_COLUMNS];
     size_t ncols;
 } conn_collection;

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# sync_webhook.sh - signed webhooks: with polling slowed to once a minute,
-# the emulator's signed deliveries alone keep the tables current; a forged
+# sync_webhook.sh - signed webhooks: with the poll interval at a minute, the
+# emulator's signed deliveries keep the tables current (each accepted batch
+# is applied and triggers an immediate poll that settles same-second
+# changes); a forged
 # signature, a stale timestamp and a replayed delivery are rejected with 400
 # and a log line. Also GET /status and /metrics, and `tether status`.
 set -euo pipefail
