@@ -2,9 +2,8 @@
 # sync_webhook.sh - signed webhooks: with the poll interval at a minute, the
 # emulator's signed deliveries keep the tables current (each accepted batch
 # is applied and triggers an immediate poll that settles same-second
-# changes); a forged
-# signature, a stale timestamp and a replayed delivery are rejected with 400
-# and a log line. Also GET /status and /metrics, and `tether status`.
+# changes); a forged signature, a stale timestamp and a replayed delivery are
+# rejected with 400 and a log line. Also GET /status and /metrics, and `tether status`.
 set -euo pipefail
 . "$TETHER_SOURCE_DIR/tests/harness/lib.sh"
 . "$TETHER_SOURCE_DIR/tests/integration/sync_tools/lib.sh"
