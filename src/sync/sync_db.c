@@ -125,8 +125,9 @@ int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size
               "CREATE TABLE IF NOT EXISTS %s.tombstone ("
               " target_schema text NOT NULL, collection text NOT NULL, id text NOT NULL,"
               " version bigint NOT NULL, PRIMARY KEY (target_schema, collection, id));"
+              "ALTER TABLE %s.sync ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;"
               "COMMIT;",
-              s.s, s.s, s.s, s.s, s.s);
+              s.s, s.s, s.s, s.s, s.s, s.s);
     int rc = exec_sql(conn, b.s, err, errlen);
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);

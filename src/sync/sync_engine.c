@@ -30,6 +30,7 @@
 #define ENGINE_MAX_CONCURRENT_PAGES 4
 #define ENGINE_BACKOFF_MIN_MS 200
 #define ENGINE_BACKOFF_MAX_MS 5000
+#define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
 
 typedef struct sync_worker {
     const sync_config *cfg;
@@ -41,6 +42,7 @@ typedef struct sync_worker {
     http_client http;
     bool holds_lease, tables_ready, steady;
     int64_t next_lease_ms, next_step_ms, backoff_ms;
+    int64_t caught_up_written_ms; /* when caught_up_at was last stored */
     pthread_mutex_t qlock;
     conn_changes queue; /* verified webhook changes waiting for the loop */
 } sync_worker;
@@ -404,15 +406,27 @@ static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *e
         snprintf(nev, sizeof(nev), "%zu", ch.new_events);
         snprintf(sql, sizeof(sql),
                  "UPDATE %s.sync SET feed_cursor = $2, last_event_id = coalesce($3, last_event_id),"
-                 " last_event_at = greatest(last_event_at, $4::timestamptz), updated_at = now()"
+                 " last_event_at = greatest(last_event_at, $4::timestamptz), caught_up_at = now(),"
+                 " updated_at = now()"
                  " WHERE name = $1",
                  e->cfg->state_schema);
         const char *p[] = {w->cfg->name, ch.next_cursor, last_id, last_at ? at : NULL};
         long written = 0;
         rc = write_txn(e, w, w->cfg->name, &ch, sql, 4, p, &written, err, errlen);
+        if (rc == T_OK)
+            w->caught_up_written_ms = token_bucket_now_ms();
         if (rc == T_OK && written > 0)
             log_debug("sync.poll_applied", "sync=%s changes=%zu written=%ld cursor=%s", w->cfg->name,
                       ch.n, written, ch.next_cursor);
+    } else if (token_bucket_now_ms() - w->caught_up_written_ms >= ENGINE_CAUGHT_UP_WRITE_MS) {
+        /* nothing new: record now and then that the sync is current (for lag) */
+        char sql[256];
+        snprintf(sql, sizeof(sql), "UPDATE %s.sync SET caught_up_at = now() WHERE name = $1",
+                 e->cfg->state_schema);
+        const char *p[] = {w->cfg->name};
+        rc = exec_simple(e, sql, 1, p, err, errlen);
+        if (rc == T_OK)
+            w->caught_up_written_ms = token_bucket_now_ms();
     }
     conn_changes_free(&ch);
     return rc;

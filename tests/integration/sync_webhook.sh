@@ -44,7 +44,7 @@ wait_log "$WORK/a.log" 'event=sync.webhook_rejected.*reason="replayed delivery"'
 
 # status surfaces
 curl -sf "http://127.0.0.1:$sport/status" >"$WORK/status.json" || fail "GET /status failed"
-"$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))["syncs"][0]; assert s["backfill_done"] and s["name"]=="stripe", s; assert any(c["name"]=="customer" and c["rows"]>0 for c in s["collections"]), s' "$WORK/status.json" || fail "bad /status: $(cat "$WORK/status.json")"
+"$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))["syncs"][0]; assert s["backfill_done"] and s["name"]=="stripe", s; assert isinstance(s["lag_seconds"], int), s; assert any(c["name"]=="customer" and c["rows"]>0 for c in s["collections"]), s' "$WORK/status.json" || fail "bad /status: $(cat "$WORK/status.json")"
 curl -sf "http://127.0.0.1:$sport/metrics" | grep -q '^tether_collection_rows{sync="stripe",collection="customer"} [1-9]' || fail "bad /metrics"
 "$TETHER_BIN" status --database "$DB_URL" >"$WORK/status.txt" || fail "tether status failed"
 grep -q "sync stripe (stripe -> schema stripe): real time" "$WORK/status.txt" || fail "tether status: $(cat "$WORK/status.txt")"
