@@ -82,4 +82,13 @@ assert_eq "1" "$(emu_count_email upsert-new@example.com)" "upsert without id cre
 # --- audit: who, what, result, for every applied write
 assert_eq "0" "$(db "SELECT count(*) FROM _tether.write_audit WHERE db_user IS NULL OR object_type IS NULL OR operation IS NULL OR result IS NULL")" "complete audit rows"
 [ "$(db "SELECT count(*) FROM _tether.write_audit WHERE result = 'applied'")" -ge 4 ] || fail "applied writes not audited"
+# --- the limit is configurable: --max-rows, and TETHER_SYNC_STRIPE_MAX_ROWS_PER_WRITE
+kill "$PX_PID"; wait "$PX_PID" 2>/dev/null || true
+wt_proxy_start --max-rows 2
+out=$(px_err "UPDATE stripe.customer SET name = 'three' WHERE id IN ('$c1', '$c2', '$c3')")
+echo "$out" | grep -q "at most 2 rows" || fail "--max-rows: $out"
+kill "$PX_PID"; wait "$PX_PID" 2>/dev/null || true
+TETHER_SYNC_STRIPE_MAX_ROWS_PER_WRITE=1 wt_proxy_start
+out=$(px_err "UPDATE stripe.customer SET name = 'two' WHERE id IN ('$c1', '$c2')")
+echo "$out" | grep -q "at most 1 rows" || fail "env max rows: $out"
 echo "PASS write_semantics"
