@@ -24,6 +24,7 @@
 #define WT_CACHE_ENTRIES 1024
 #define WT_DEFAULT_TIMEOUT_MS 10000
 #define WT_DEFAULT_ATTEMPTS 4
+#define WT_CONNECT_ATTEMPTS 10
 #define WT_DEFAULT_RATE 25 /* writes/s: Stripe's test-mode write limit (live mode: 100) */
 
 typedef struct wt_slot {
@@ -155,8 +156,16 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
     wt->cache = classify_cache_new(wt->synced, WT_CACHE_ENTRIES);
     if (!wt->cache)
         abort();
-    if (wt_engine_connect(wt, err, errlen) != T_OK)
-        goto failed;
+    /* a sync starting next to us may be creating the same schema: retry a few times */
+    for (int attempt = 1;; attempt++) {
+        if (wt_engine_connect(wt, err, errlen) == T_OK)
+            break;
+        if (attempt >= WT_CONNECT_ATTEMPTS)
+            goto failed;
+        log_warn("writethrough.connect_retry", "attempt=%d error=\"%s\"", attempt, err);
+        struct timespec ts = {0, 300 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
     log_info("writethrough.ready", "syncs=%zu tables=%zu", wt->n, classify_synced_set_count(wt->synced));
     return wt;
 failed:
