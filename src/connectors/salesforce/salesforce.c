@@ -30,6 +30,7 @@
 #define SF_DAY_MS 86400000LL
 #define SF_HTTP_UNAUTHORIZED 401
 #define SF_HTTP_FORBIDDEN 403
+#define SF_BODY_ATTEMPTS 5
 
 static const char *const sf_default_objects[] = {"Account", "Contact", "Lead", "Opportunity", "User"};
 
@@ -227,6 +228,62 @@ static void sf_req_retarget(const char *old_instance, const char *instance, http
 }
 
 /*
+ * Runs REQS[0..N) and parses each body as JSON itself: Salesforce answers
+ * errors as JSON arrays, which the HTTP client's expect_json (objects only)
+ * would retry as broken. A body that does not parse where JSON was wanted
+ * (a truncated answer) is run again, up to SF_BODY_ATTEMPTS times. Adds the
+ * attempts made to *USED.
+ */
+static void sf_exec(sf_conn *s, http_request *reqs, size_t n, int64_t *used)
+{
+    bool *want = calloc(n ? n : 1, sizeof(*want));
+    if (!want)
+        abort();
+    for (size_t i = 0; i < n; i++) {
+        want[i] = reqs[i].expect_json;
+        reqs[i].expect_json = false;
+    }
+    http_client_run(s->http, reqs, n);
+    for (size_t i = 0; i < n; i++)
+        *used += reqs[i].attempts > 0 ? reqs[i].attempts : 1;
+    for (int attempt = 1;; attempt++) {
+        size_t bad = 0;
+        for (size_t i = 0; i < n; i++) {
+            http_request *r = &reqs[i];
+            if (!want[i])
+                continue;
+            json_error_t jerr;
+            r->json = r->resp && r->resp_len ? json_loadb(r->resp, r->resp_len, 0, &jerr) : NULL;
+            if (r->json && !json_is_object(r->json) && !json_is_array(r->json)) {
+                json_decref(r->json);
+                r->json = NULL;
+            }
+            if (r->json || r->status == 0 || r->status == 204 || attempt >= SF_BODY_ATTEMPTS) {
+                want[i] = false;
+                continue;
+            }
+            log_info("salesforce.body_retry", "status=%ld attempt=%d", r->status, attempt);
+            http_request saved = *r;
+            http_request_reset(r);
+            http_request_init(r, saved.method, saved.url);
+            r->body = saved.body;
+            memcpy(r->headers, saved.headers, sizeof(r->headers));
+            bad++;
+        }
+        if (bad == 0)
+            break;
+        struct timespec ts = {0, 100L * 1000000L * attempt};
+        nanosleep(&ts, NULL);
+        for (size_t i = 0; i < n; i++)
+            if (want[i]) {
+                http_client_run(s->http, &reqs[i], 1);
+                *used += reqs[i].attempts > 0 ? reqs[i].attempts : 1;
+            }
+    }
+    free(want);
+}
+
+/*
  * Runs REQS[0..N) with the session's token: logs in first when there is no
  * session, and once more when any answer is 401 (expired/invalid session),
  * then retries those requests once. Counts the requests against the budget
@@ -253,14 +310,12 @@ static int sf_run(sf_conn *s, http_request *reqs, size_t n, char *err, size_t er
         if (!reqs[i].headers[1])
             reqs[i].headers[1] = "Accept: application/json";
     }
-    http_client_run(s->http, reqs, n);
     int64_t used = 0;
+    sf_exec(s, reqs, n, &used);
     size_t unauthorized = 0;
-    for (size_t i = 0; i < n; i++) {
-        used += reqs[i].attempts > 0 ? reqs[i].attempts : 1;
+    for (size_t i = 0; i < n; i++)
         if (reqs[i].status == SF_HTTP_UNAUTHORIZED)
             unauthorized++;
-    }
     int rc = T_OK;
     if (unauthorized > 0) {
         pthread_mutex_lock(&s->lock);
@@ -287,8 +342,7 @@ static int sf_run(sf_conn *s, http_request *reqs, size_t n, char *err, size_t er
                 memcpy(r->headers, saved.headers, sizeof(r->headers));
                 r->headers[0] = auth;
                 r->expect_json = saved.expect_json;
-                http_client_run(s->http, r, 1);
-                used += r->attempts > 0 ? r->attempts : 1;
+                sf_exec(s, r, 1, &used);
             }
         }
     }

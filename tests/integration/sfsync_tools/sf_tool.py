@@ -111,15 +111,19 @@ class Api:
         return d
 
     def query_all(self, soql):
-        st, page = self.call("GET", "/query?" + urllib.parse.urlencode({"q": soql}))
-        out = []
-        while True:
-            if st != 200:
+        # a locator evicted by other clients' queries (INVALID_QUERY_LOCATOR): start over
+        for _ in range(10):
+            st, page = self.call("GET", "/query?" + urllib.parse.urlencode({"q": soql}))
+            out = []
+            while st == 200:
+                out.extend(page["records"])
+                if page.get("done", True) or not page.get("nextRecordsUrl"):
+                    return out
+                st, page = self.call("GET", page["nextRecordsUrl"])
+            code = page[0].get("errorCode") if isinstance(page, list) and page else None
+            if code != "INVALID_QUERY_LOCATOR":
                 raise RuntimeError(f"query: {st} {page}")
-            out.extend(page["records"])
-            if page.get("done", True) or not page.get("nextRecordsUrl"):
-                return out
-            st, page = self.call("GET", page["nextRecordsUrl"])
+        raise RuntimeError("query: locators kept being evicted")
 
 
 def rand_text(rng, n=8):
