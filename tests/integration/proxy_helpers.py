@@ -68,7 +68,10 @@ class Proxy:
         e.pop("TETHER_CONFIG", None)
         e.update(env or {})
         self.log = open(self.logpath, "wb")
-        cmd = [TETHER, "proxy", "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream] + args
+        cmd = [TETHER, "proxy", "--listen", f"127.0.0.1:{self.port}"]
+        if upstream is not None:  # None: the upstream comes from the config file
+            cmd += ["--upstream", upstream]
+        cmd += args
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         _procs.append(self)
         end = time.time() + 20

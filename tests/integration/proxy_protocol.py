@@ -121,6 +121,18 @@ check(got == [("chan", "payload-1")], f"notification {got}")
 def cancel_soon():
     time.sleep(0.5)
     c2.cancel()
+other = {}
+
+
+def other_sleeper():  # a second session sleeping at the same time must not be cancelled
+    try:
+        other["v"] = conn.execute("SELECT pg_sleep(1.5), 'other done'").fetchone()[1]
+    except Exception as e:
+        other["err"] = e
+
+
+t2 = threading.Thread(target=other_sleeper)
+t2.start()
 t = threading.Thread(target=cancel_soon)
 t.start()
 t0 = time.time()
@@ -130,6 +142,8 @@ try:
 except errors.QueryCanceled:
     pass
 t.join()
+t2.join()
+check(other.get("v") == "other done", f"only the right backend was cancelled: {other}")
 check(time.time() - t0 < 25, "cancel took effect")
 check(c2.execute("SELECT 'still here'").fetchone()[0] == "still here", "session survives cancel")
 p.wait_log("event=proxy.cancel ")
