@@ -27,7 +27,7 @@ sfsync_start() {
   local name=$1; shift
   "$TETHER_BIN" sync --source salesforce --login-url "$EMU_URL" --client-id tether-sf-client \
     --client-secret tether-sf-secret --username admin@tether.example --password tether-sf-password \
-    --database "$DB_URL" "$@" >>"$WORK/$name.log" 2>&1 &
+    --database "$DB_URL" --status-listen 127.0.0.1:0 "$@" >>"$WORK/$name.log" 2>&1 &
   SYNC_PID[$name]=$!
   cleanup_add "kill -9 ${SYNC_PID[$name]} 2>/dev/null; wait ${SYNC_PID[$name]} 2>/dev/null"
 }
