@@ -31,6 +31,8 @@
 #define SF_HTTP_UNAUTHORIZED 401
 #define SF_HTTP_FORBIDDEN 403
 #define SF_BODY_ATTEMPTS 5
+#define SF_CREATE_ATTEMPTS 4
+#define SF_CREATE_LOOKBACK_MS 60000
 
 static const char *const sf_default_objects[] = {"Account", "Contact", "Lead", "Opportunity", "User"};
 
@@ -258,7 +260,9 @@ static void sf_exec(sf_conn *s, http_request *reqs, size_t n, int64_t *used)
                 json_decref(r->json);
                 r->json = NULL;
             }
-            if (r->json || r->status == 0 || r->status == 204 || attempt >= SF_BODY_ATTEMPTS) {
+            /* only a GET is re-sent: a create must not run twice */
+            if (r->json || r->status == 0 || r->status == 204 || attempt >= SF_BODY_ATTEMPTS ||
+                strcmp(r->method, "GET") != 0) {
                 want[i] = false;
                 continue;
             }
@@ -920,6 +924,77 @@ static int sf_read_record(sf_conn *s, const conn_collection *coll, const char *i
     return rc;
 }
 
+/* Appends a SOQL string literal of V (quotes and backslashes escaped). */
+static void sf_soql_literal(char *buf, size_t len, const char *v)
+{
+    size_t o = strlen(buf);
+    if (o + 2 >= len)
+        return;
+    buf[o++] = '\'';
+    for (; *v && o + 3 < len; v++) {
+        if (*v == '\'' || *v == '\\')
+            buf[o++] = '\\';
+        buf[o++] = *v;
+    }
+    buf[o++] = '\'';
+    buf[o] = '\0';
+}
+
+/*
+ * After a create whose outcome is unknown (no answer, 5xx, or a 2xx without
+ * a readable id): looks for a record of COLL created since SINCE_MS whose
+ * short text, number and boolean FIELDS equal the ones sent. Returns T_OK
+ * with its id in NEWID, T_ERR when there is none, or 1 when the lookup itself
+ * failed (then nobody knows: do not create again).
+ */
+static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fields,
+                            int64_t since_ms, char *newid, size_t idlen)
+{
+    size_t cap = 8192;
+    char *soql = malloc(cap), *path = malloc(3 * cap);
+    if (!soql || !path)
+        abort();
+    char ts[40];
+    sf_format_datetime(since_ms, ts, sizeof(ts));
+    snprintf(soql, cap, "SELECT Id FROM %s WHERE CreatedDate >= %s", coll->object_type, ts);
+    const char *k;
+    json_t *v;
+    json_object_foreach(fields, k, v) {
+        size_t o = strlen(soql);
+        if (o + 600 >= cap)
+            break;
+        if (json_is_string(v) && strlen(json_string_value(v)) <= 255) {
+            snprintf(soql + o, cap - o, " AND %s = ", k);
+            sf_soql_literal(soql, cap, json_string_value(v));
+        } else if (json_is_boolean(v)) {
+            snprintf(soql + o, cap - o, " AND %s = %s", k, json_is_true(v) ? "true" : "false");
+        } else if (json_is_integer(v)) {
+            snprintf(soql + o, cap - o, " AND %s = %lld", k, (long long)json_integer_value(v));
+        }
+    }
+    size_t o = strlen(soql);
+    snprintf(soql + o, cap - o, " ORDER BY CreatedDate DESC, Id DESC LIMIT 1");
+    sf_query_path(s, false, soql, path, 3 * cap);
+    http_request r;
+    sf_req(s, &r, "GET", path);
+    char err[256];
+    int rc = 1;
+    if (sf_run(s, &r, 1, err, sizeof(err)) == T_OK && r.status == 200) {
+        json_t *rec = json_array_get(json_object_get(r.json, "records"), 0);
+        const char *id = json_string_value(json_object_get(rec, "Id"));
+        if (id) {
+            snprintf(newid, idlen, "%s", id);
+            rc = T_OK;
+        } else if (json_is_array(json_object_get(r.json, "records"))) {
+            rc = T_ERR;
+        }
+    }
+    http_request_reset(&r);
+    free(soql);
+    free(path);
+    return rc;
+}
+
 static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, const char *id,
                     json_t *fields, json_t **canonical, conn_api_error *api_err)
 {
@@ -962,12 +1037,51 @@ static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, c
     char err[256];
     int rc = T_OK;
     char newid[64] = "";
-    if (sf_run(s, &r, 1, err, sizeof(err)) != T_OK) {
+    int64_t since = sf_now_ms() - SF_CREATE_LOOKBACK_MS;
+    int run_rc;
+    if (op == CONN_WRITE_CREATE) {
+        /*
+         * A create is never re-sent blindly: one attempt at a time, and after
+         * an unknown outcome the record is looked up before creating again.
+         */
+        int saved = s->http->max_attempts;
+        for (int attempt = 1;; attempt++) {
+            s->http->max_attempts = 1;
+            run_rc = sf_run(s, &r, 1, err, sizeof(err));
+            s->http->max_attempts = saved;
+            const char *nid = json_string_value(json_object_get(r.json, "id"));
+            bool unknown = run_rc == T_OK && (r.status == 0 || r.status >= 500 ||
+                                              (r.status >= 200 && r.status < 300 && !nid));
+            if (!unknown || attempt >= SF_CREATE_ATTEMPTS)
+                break;
+            int found = sf_create_lookup(s, coll, fields, since, newid, sizeof(newid));
+            log_warn("salesforce.create_unknown", "object=%s status=%ld found=%s", coll->object_type,
+                     r.status, found == T_OK ? "true" : found == T_ERR ? "false" : "unknown");
+            if (found != T_ERR)
+                break; /* found it, or cannot tell: never risk a second record */
+            struct timespec pause = {0, 200L * 1000000L * attempt};
+            nanosleep(&pause, NULL);
+            char url[sizeof(r.url)];
+            memcpy(url, r.url, sizeof(url));
+            http_request_reset(&r);
+            http_request_init(&r, "POST", url);
+            r.body = body;
+            r.headers[2] = "Content-Type: application/json";
+            r.expect_json = true;
+        }
+    } else {
+        run_rc = sf_run(s, &r, 1, err, sizeof(err));
+    }
+    bool gone_on_retry = op == CONN_WRITE_DELETE && r.attempts > 1 && r.status == 404 &&
+                         sf_is_error(&r, "ENTITY_IS_DELETED");
+    if (newid[0]) {
+        /* found by the lookup after an unknown outcome */
+    } else if (run_rc != T_OK) {
         api_err->http_status = SF_HTTP_UNAUTHORIZED;
         snprintf(api_err->code, sizeof(api_err->code), "INVALID_SESSION_ID");
         snprintf(api_err->message, sizeof(api_err->message), "%s", err);
         rc = T_ERR;
-    } else if (r.status >= 200 && r.status < 300) {
+    } else if ((r.status >= 200 && r.status < 300) || gone_on_retry) {
         if (op == CONN_WRITE_CREATE) {
             const char *nid = json_string_value(json_object_get(r.json, "id"));
             snprintf(newid, sizeof(newid), "%s", nid ? nid : "");
