@@ -111,6 +111,9 @@ static int proxy_client_start_tls(proxy_session *s)
         return T_ERR;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    /* The filter stops encrypting while the socket's output holds this much,
+     * so backpressure shows on the filter's own output. */
+    bufferevent_setwatermark(s->cbev, EV_WRITE, 0, PROXY_TLS_UNDER_HIGH_WATER);
     s->cbev = tls;
     s->client_tls = true;
     s->state = PS_TLS_HANDSHAKE;

@@ -78,6 +78,7 @@ struct evbuffer;
 #define PQ_CANCEL_REQUEST_LEN 16
 #define PQ_MAX_STARTUP_LEN 10000 /* Postgres's MAX_STARTUP_PACKET_LENGTH */
 #define PQ_MSG_HEADER_LEN 5      /* type byte + Int32 length */
+#define PQ_MAX_SERVER_MSG_LEN 0x7fffffffu /* a length word is a signed Int32 */
 
 /* Most startup parameters kept from one startup packet. */
 #define PROTO_MAX_PARAMS 32

@@ -94,7 +94,11 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
     size_t avail = evbuffer_get_length(in);
     size_t run = 0;
     size_t *remaining = &s->remaining[side];
-    uint32_t max = s->ctx->settings->max_message_size;
+    /* Client messages may be buffered whole (the hook), so they get the
+     * configured limit; server messages only stream through, so they are
+     * held to the protocol's own bound and large rows keep working. */
+    uint32_t max = side == PROTO_FROM_CLIENT ? s->ctx->settings->max_message_size
+                                             : PQ_MAX_SERVER_MSG_LEN;
     struct evbuffer_ptr pos;
     evbuffer_ptr_set(in, &pos, 0, EVBUFFER_PTR_SET);
     while (run < avail) {

@@ -109,6 +109,9 @@ static void proxy_server_start_tls(proxy_session *s)
         return;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    /* The filter stops encrypting while the socket's output holds this much,
+     * so backpressure shows on the filter's own output. */
+    bufferevent_setwatermark(s->sbev, EV_WRITE, 0, PROXY_TLS_UNDER_HIGH_WATER);
     s->sbev = tls;
     s->state = PS_UP_TLS_HANDSHAKE;
     bufferevent_setcb(tls, proxy_server_read_cb, NULL, proxy_server_event_cb, s);

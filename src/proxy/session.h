@@ -147,6 +147,8 @@ struct proxy_session {
 /* Output above this pauses reading on the other side. */
 #define PROXY_HIGH_WATER (256 * 1024)
 #define PROXY_LOW_WATER (64 * 1024)
+/* Encrypted bytes a TLS filter may queue on its socket before holding back. */
+#define PROXY_TLS_UNDER_HIGH_WATER (64 * 1024)
 /* Largest message accepted before the session is relaying (auth messages). */
 #define PROXY_AUTH_MSG_MAX 8192
 

@@ -6,7 +6,7 @@ import time
 
 import psycopg
 
-from proxy_helpers import (Proxy, check, error_fields, fail, login_trust, make_cert, msg, raw_connect,
+from proxy_helpers import (Proxy, admin, check, error_fields, fail, login_trust, make_cert, msg, raw_connect,
                            read_msg, read_until_close, startup_packet)
 
 cert, key = make_cert()
@@ -75,6 +75,9 @@ for b in pkt[:-1]:
 check(closed, "slowloris connection was cut by login_timeout")
 s.close()
 good_still_works()
+
+# server messages larger than max_message_size stream through (never buffered whole)
+check(len(good.execute("SELECT repeat('z', 300000)").fetchone()[0]) == 300000, "large row streams")
 
 # after login: oversize message, bad length, unknown type
 s = login_trust(p.port)
@@ -168,25 +171,74 @@ def rss_kb(pid):
     return 0
 
 
-s = login_trust(p.port)
-s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
-base = rss_kb(p.proc.pid)
-rows = 40000
-s.sendall(msg(b"Q", f"SELECT repeat('x', 2500) FROM generate_series(1, {rows})\0".encode()))  # ~100 MB
-time.sleep(2)  # not reading: the proxy must stop reading upstream instead of buffering
-grown = rss_kb(p.proc.pid) - base
-check(grown < 48 * 1024, f"proxy memory grew {grown} kB for a stalled 100 MB result")
-good_still_works()
-n = 0
-while True:
-    t, b = read_msg(s)
-    check(t is not None, "result stream cut")
-    if t == b"D":
-        n += 1
-    if t == b"Z":
-        break
-check(n == rows, f"all {rows} rows arrive after the stall ({n})")
-s.close()
+for tls in (False, True):
+    s = login_trust(p.port, tls=tls)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    base = rss_kb(p.proc.pid)
+    rows = 40000
+    s.sendall(msg(b"Q", f"SELECT repeat('x', 2500) FROM generate_series(1, {rows})\0".encode()))  # ~100 MB
+    time.sleep(2)  # not reading: the proxy must stop reading upstream instead of buffering
+    grown = rss_kb(p.proc.pid) - base
+    check(grown < 48 * 1024, f"proxy memory grew {grown} kB for a stalled 100 MB result (tls={tls})")
+    good_still_works()
+    n = 0
+    while True:
+        t, b = read_msg(s)
+        check(t is not None, "result stream cut")
+        if t == b"D":
+            n += 1
+        if t == b"Z":
+            break
+    check(n == rows, f"all {rows} rows arrive after the stall ({n}, tls={tls})")
+    s.close()
+# a client flooding COPY data at an upstream that is not reading: the proxy
+# stops reading the client instead of buffering
+import threading
+good.execute("CREATE TABLE sink (v text)")
+for tls in (False, True):
+    locker = admin()
+    locker.autocommit = False
+    locker.execute("LOCK TABLE sink IN ACCESS EXCLUSIVE MODE")  # COPY will wait for this
+    s = login_trust(p.port, tls=tls)
+    s.sendall(msg(b"Q", b"COPY sink FROM STDIN\0"))
+    chunk = msg(b"d", (b"x" * 9999) + b"\n")
+    n_chunks = 10000  # ~100 MB
+    sent = {}
+
+
+    def flood():
+        try:
+            for i in range(n_chunks):
+                s.sendall(chunk)
+            s.sendall(msg(b"c"))
+            sent["ok"] = True
+        except OSError as e:
+            sent["err"] = e
+
+
+    base = rss_kb(p.proc.pid)
+    t = threading.Thread(target=flood)
+    t.start()
+    time.sleep(2)
+    grown = rss_kb(p.proc.pid) - base
+    check(grown < 48 * 1024, f"proxy memory grew {grown} kB while the upstream was not reading (tls={tls})")
+    check(t.is_alive(), "the flooding client is held back")
+    good_still_works()
+    locker.commit()
+    locker.close()
+    t.join(60)
+    check(sent.get("ok"), f"flood finished once the upstream read again: {sent}")
+    types = []
+    while True:
+        ty, b = read_msg(s)
+        check(ty is not None, "COPY result")
+        types.append(ty)
+        if ty == b"C":
+            check(b == f"COPY {n_chunks}\0".encode(), f"copied rows {b}")
+        if ty == b"Z":
+            break
+    check(b"C" in types, f"COPY completed {types}")
+    s.close()
 good.close()
 p.stop()
 

@@ -2,12 +2,11 @@
 import os
 import signal
 import threading
-import time
 
 import psycopg
 
 from proxy_helpers import (TMP, UPSTREAM, Proxy, admin, check, error_fields, fail, raw_connect,
-                           read_until_close, scram_secret, startup_packet, users_file)
+                           read_until_close, scram_secret, startup_packet, users_file, wait_active)
 
 # --- max_client_conn ----------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_MAX_CLIENT_CONN": "2"})
@@ -74,7 +73,12 @@ try:
     fail("new sessions use the new (dead) upstream")
 except psycopg.OperationalError as e:
     check("upstream connection failed" in str(e), f"dead upstream: {e}")
-threading.Timer(0.5, old.cancel).start()
+def cancel_when_running():
+    wait_active("SELECT pg_sleep(30)")
+    old.cancel()
+
+
+threading.Thread(target=cancel_when_running).start()
 try:
     old.execute("SELECT pg_sleep(30)")
     fail("cancel after reload should work")
@@ -112,7 +116,7 @@ def run_busy():
 t = threading.Thread(target=run_busy)
 t.start()
 started.wait()
-time.sleep(0.5)
+wait_active("SELECT pg_sleep(2)")  # the busy query runs before the signal
 p.signal(signal.SIGTERM)
 p.wait_log("event=proxy.drain ")
 try:

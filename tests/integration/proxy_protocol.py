@@ -1,11 +1,13 @@
 """Protocol features relayed through the proxy (run by proxy_protocol.sh)."""
+import socket
+import struct
 import threading
 import time
 
 import psycopg
 from psycopg import errors, pq
 
-from proxy_helpers import Proxy, admin, check, fail
+from proxy_helpers import Proxy, admin, check, fail, wait_active
 
 p = Proxy(["--auth", "trust"])
 conn = p.connect()
@@ -119,7 +121,7 @@ check(got == [("chan", "payload-1")], f"notification {got}")
 
 # --- cancel a pg_sleep ------------------------------------------------------
 def cancel_soon():
-    time.sleep(0.5)
+    wait_active("SELECT pg_sleep(30)")
     c2.cancel()
 other = {}
 
@@ -148,7 +150,6 @@ check(time.time() - t0 < 25, "cancel took effect")
 check(c2.execute("SELECT 'still here'").fetchone()[0] == "still here", "session survives cancel")
 p.wait_log("event=proxy.cancel ")
 # a bogus cancel key does nothing
-import socket, struct
 s = socket.create_connection(("127.0.0.1", p.port))
 s.sendall(struct.pack("!IIII", 16, 80877102, 12345, 678))
 check(s.recv(10) == b"", "cancel connection closed")
