@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -38,6 +39,7 @@ static int emu_start(void **state)
         return -1;
     emu_pid = fork();
     if (emu_pid == 0) {
+        prctl(PR_SET_PDEATHSIG, SIGTERM); /* never outlive an interrupted test */
         dup2(fd[1], 1);
         close(fd[0]);
         execl(bin, bin, "emulate", "salesforce", "--listen", "127.0.0.1:0", "--seed-contacts", "5",
