@@ -10,8 +10,9 @@
 #include <string.h>
 
 extern const connector_ops stripe_connector_ops;
+extern const connector_ops salesforce_connector_ops;
 
-static const connector_ops *const connectors[] = {&stripe_connector_ops};
+static const connector_ops *const connectors[] = {&stripe_connector_ops, &salesforce_connector_ops};
 
 const connector_ops *connector_find(const char *source)
 {
