@@ -24,11 +24,16 @@ static void proxy_help(void)
            "  --users FILE           users file (\"user\" \"secret\" per line, like pgbouncer)\n"
            "  --tls-cert FILE        TLS certificate offered to clients\n"
            "  --tls-key FILE         TLS private key\n"
-           "  --source NAME          write through to this source's API (stripe), like\n"
-           "                         `tether sync --source`; with --api-key, --api-base,\n"
-           "                         --schema, --max-rows (or the config's [sync.*])\n"
-           "  --api-key KEY          API key of that source\n"
-           "  --api-base URL         API base URL (e.g. the emulator's)\n"
+           "  --source NAME          write through to this source's API (stripe or\n"
+           "                         salesforce), like `tether sync --source`; with its\n"
+           "                         credentials, --schema, --max-rows (or [sync.*])\n"
+           "  --api-key KEY          Stripe: API key\n"
+           "  --api-base URL         Stripe: API base URL (e.g. the emulator's)\n"
+           "  --login-url URL        Salesforce: login URL (e.g. the emulator's)\n"
+           "  --client-id ID         Salesforce: connected app client id\n"
+           "  --client-secret SECRET Salesforce: connected app client secret\n"
+           "  --username USER        Salesforce: username\n"
+           "  --password PASS        Salesforce: password (+ security token)\n"
            "  --schema NAME          schema of the synced tables (default: the source name)\n"
            "  --max-rows N           rows per write statement (default: the connector's)\n"
            "  -h, --help             show this help\n"
@@ -70,13 +75,18 @@ int cmd_proxy(int argc, char **argv)
         {"api-base", required_argument, NULL, 'b'},
         {"schema", required_argument, NULL, 'S'},
         {"max-rows", required_argument, NULL, 'm'},
+        {"login-url", required_argument, NULL, 'L'},
+        {"client-id", required_argument, NULL, 'i'},
+        {"client-secret", required_argument, NULL, 'x'},
+        {"username", required_argument, NULL, 'n'},
+        {"password", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *config_path = NULL;
     cli_overrides ov = {0};
     const char *source = NULL;
-    struct { const char *key, *value; } sync_flags[8];
+    struct { const char *key, *flag, *value; } sync_flags[16];
     size_t nsync = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":c:h", opts, NULL)) != -1) {
@@ -93,9 +103,24 @@ int cmd_proxy(int argc, char **argv)
         case 'b':
         case 'S':
         case 'm':
+        case 'L':
+        case 'i':
+        case 'x':
+        case 'n':
+        case 'p':
             if (nsync < T_ARRAY_LEN(sync_flags)) {
-                sync_flags[nsync].key = c == 'k' ? "api_key" : c == 'b' ? "api_base"
-                                        : c == 'S' ? "schema" : "max_rows_per_write";
+                static const struct { int c; const char *key, *flag; } keys[] = {
+                    {'k', "api_key", "api-key"},     {'b', "api_base", "api-base"},
+                    {'S', "schema", "schema"},       {'m', "max_rows_per_write", "max-rows"},
+                    {'L', "login_url", "login-url"}, {'i', "client_id", "client-id"},
+                    {'x', "client_secret", "client-secret"}, {'n', "username", "username"},
+                    {'p', "password", "password"},
+                };
+                for (size_t k = 0; k < T_ARRAY_LEN(keys); k++)
+                    if (keys[k].c == c) {
+                        sync_flags[nsync].key = keys[k].key;
+                        sync_flags[nsync].flag = keys[k].flag;
+                    }
                 sync_flags[nsync].value = optarg;
                 nsync++;
             }
@@ -107,14 +132,16 @@ int cmd_proxy(int argc, char **argv)
     if (optind < argc)
         return cli_usage_error("proxy", "unexpected argument '%s'", argv[optind]);
     if (source) {
-        if (strcmp(source, "stripe") != 0)
-            return cli_usage_error("proxy", "unknown source '%s' (stripe)", source);
-        cli_overrides_add(&ov, "sync.stripe", "source", source);
+        const char *section = strcmp(source, "stripe") == 0       ? "sync.stripe"
+                              : strcmp(source, "salesforce") == 0 ? "sync.salesforce"
+                                                                  : NULL;
+        if (!section)
+            return cli_usage_error("proxy", "unknown source '%s' (stripe or salesforce)", source);
+        cli_overrides_add(&ov, section, "source", source);
         for (size_t i = 0; i < nsync; i++)
-            cli_overrides_add(&ov, "sync.stripe", sync_flags[i].key, sync_flags[i].value);
+            cli_overrides_add(&ov, section, sync_flags[i].key, sync_flags[i].value);
     } else if (nsync > 0) {
-        return cli_usage_error("proxy", "option '--%s' needs --source",
-                               strcmp(sync_flags[0].key, "api_key") == 0 ? "api-key" : sync_flags[0].key);
+        return cli_usage_error("proxy", "option '--%s' needs --source", sync_flags[0].flag);
     }
     tether_config cfg;
     if (cli_load_config(&cfg, config_path) != T_OK)

@@ -16,6 +16,9 @@
  *   push          verify and decode a pushed notification (Stripe webhook)
  *   apply         create/update/delete one object at the API; returns the
  *                 API's canonical object or its error (used by the proxy)
+ *   apply_batch   optional: several writes of one kind in few API calls
+ *                 (Salesforce composite), each with its own outcome; NULL
+ *                 makes the proxy call apply once per row
  *
  * A change is an upsert of a whole object, a delete, or "these are all the
  * children of parent P" (Stripe subscription items and invoice lines arrive
@@ -70,6 +73,8 @@ typedef struct conn_column {
     char field[64];  /* the API field it comes from */
     conn_coltype type;
     conn_colsrc src;
+    bool no_create;  /* the API refuses this field on a create (read-only) */
+    bool no_update;  /* the API refuses this field on an update (read-only/create-only) */
 } conn_column;
 
 #define CONN_MAX_COLUMNS 160
@@ -139,6 +144,16 @@ typedef struct conn_api_error {
 
 typedef enum conn_write_op { CONN_WRITE_CREATE, CONN_WRITE_UPDATE, CONN_WRITE_DELETE } conn_write_op;
 
+/* One write of a batch (apply_batch): inputs, then the outcome. */
+typedef struct conn_write {
+    conn_write_op op;      /* in: the same for every write of a batch */
+    const char *id;        /* in: object id, NULL or "" for a create */
+    json_t *fields;        /* in, borrowed: fields to send (NULL for a delete) */
+    bool ok;               /* out: the API accepted this write */
+    json_t *canonical;     /* out, owned by the caller: the API's object when ok */
+    conn_api_error error;  /* out: why not, when !ok */
+} conn_write;
+
 typedef struct conn_limits {
     int page_size;          /* rows per backfill page */
     int max_rows_per_write; /* proxy statement limit */
@@ -182,6 +197,14 @@ typedef struct connector_ops {
     /* Applies one write; on success *CANONICAL is the API's object (caller decrefs). */
     int (*apply)(void *self, const conn_collection *coll, conn_write_op op, const char *id,
                  json_t *fields, json_t **canonical, conn_api_error *api_err);
+    /*
+     * Optional (NULL: the caller uses apply per write). Applies WRITES[0..N),
+     * all of one op and N at most limits().max_rows_per_write, not all-or-none:
+     * every write gets its own outcome (ok + canonical, or error), whatever
+     * the others' are. A write whose outcome is unknown (no answer) is !ok with
+     * http_status 0. Returns T_OK when every write was accepted, else T_ERR.
+     */
+    int (*apply_batch)(void *self, const conn_collection *coll, conn_write *writes, size_t n);
     conn_limits (*limits)(void *self);
 } connector_ops;
 

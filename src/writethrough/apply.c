@@ -78,16 +78,157 @@ static void wt_apply_row_name(const wt_plan *plan, size_t i, char *buf, size_t l
         buf[0] = '\0';
 }
 
-int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out)
+/*
+ * Writes back the accepted writes (PLAN holds only those, IDS their ids, CH
+ * their changes) and audits them; a failed write-back becomes OUT's error
+ * unless OUT already has one. Returns RC, or T_ERR when the write-back failed.
+ */
+static int wt_apply_finish(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids,
+                           conn_changes *ch, wt_outcome *out, int rc)
+{
+    wt_target *t = plan->target;
+    if (ch->n > 0) {
+        char err[T_ERRBUF_SIZE];
+        if (wt_apply_writeback(wt, plan, plan->n, ids, user, ch, err, sizeof(err)) != T_OK) {
+            log_error("writethrough.writeback_failed", "sync=%s error=\"%s\"", t->cfg->name, err);
+            wt_apply_audit_applied(wt, plan, plan->n, ids, user, "write-back failed");
+            if (!out->failed) {
+                out->failed = true;
+                wt_error_set(&out->error, WT_SQLSTATE_WRITEBACK,
+                             "The sync will bring the table up to date from the API's events.",
+                             NULL,
+                             "the API applied the change but writing it to the table failed: %s", err);
+            }
+            rc = T_ERR;
+        }
+    }
+    conn_changes_free(ch);
+    return rc;
+}
+
+/* Adds the accepted write W (canonical CANON, taken) to CH and IDS. */
+static void wt_apply_accepted(wt_target *t, size_t coll_ix, const wt_write *w, json_t *canon,
+                              conn_changes *ch, json_t *ids)
+{
+    const conn_collection *coll = &t->schema->colls[coll_ix];
+    const char *cid = json_string_value(json_object_get(canon, "id"));
+    char id[128];
+    snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
+    log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
+             coll->object_type, (int)w->op, id);
+    int64_t version = (int64_t)time(NULL);
+    if (w->op == CONN_WRITE_DELETE) {
+        json_decref(canon);
+        conn_changes_push(ch, CONN_DELETE, coll_ix, id, NULL, version);
+    } else {
+        conn_changes_push(ch, CONN_UPSERT, coll_ix, id, canon, version);
+    }
+    json_array_append_new(ids, json_string(id));
+}
+
+/* Audits and logs the rejected write W of PLAN. */
+static void wt_apply_rejected(wt_engine *wt, const wt_plan *plan, const wt_write *w,
+                              const char *user, const conn_api_error *ae)
+{
+    wt_target *t = plan->target;
+    const conn_collection *coll = &t->schema->colls[plan->coll];
+    wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
+                    coll->object_type, w->op, w->id, w->fields, NULL,
+                    ae->http_status ? "rejected" : "failed", ae->message);
+    log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
+             t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-", ae->http_status,
+             ae->code[0] ? ae->code : "-");
+}
+
+/* Whether PLAN goes to the connector's apply_batch: several writes, all of one op. */
+static bool wt_apply_batchable(const wt_plan *plan)
+{
+    const wt_target *t = plan->target;
+    if (!t->ops->apply_batch || plan->n < 2 ||
+        plan->n > (size_t)t->ops->limits(t->self).max_rows_per_write)
+        return false;
+    for (size_t i = 1; i < plan->n; i++)
+        if (plan->writes[i].op != plan->writes[0].op)
+            return false;
+    return true;
+}
+
+/*
+ * PLAN through the connector's apply_batch: every row has its own outcome
+ * (not all-or-none), the accepted ones are written back, the first rejected
+ * one is named in the error with how many were applied.
+ */
+static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids,
+                               wt_outcome *out)
 {
     wt_target *t = plan->target;
     conn_collection *coll = &t->schema->colls[plan->coll];
-    PGconn *conn = wt_engine_conn(wt);
+    conn_write *cw = calloc(plan->n, sizeof(*cw));
+    wt_write *accepted = calloc(plan->n, sizeof(*accepted));
+    if (!cw || !accepted)
+        abort();
+    for (size_t i = 0; i < plan->n; i++) {
+        cw[i].op = plan->writes[i].op;
+        cw[i].id = plan->writes[i].id;
+        cw[i].fields = plan->writes[i].fields;
+    }
+    t->ops->apply_batch(t->self, coll, cw, plan->n);
+    conn_changes ch;
+    memset(&ch, 0, sizeof(ch));
+    size_t nok = 0, nbad = 0, first_bad = plan->n;
+    for (size_t i = 0; i < plan->n; i++) {
+        if (cw[i].ok) {
+            accepted[nok++] = plan->writes[i];
+            wt_apply_accepted(t, plan->coll, &plan->writes[i], cw[i].canonical, &ch, ids);
+            cw[i].canonical = NULL;
+            out->applied++;
+        } else {
+            wt_apply_rejected(wt, plan, &plan->writes[i], user, &cw[i].error);
+            if (nbad++ == 0)
+                first_bad = i;
+        }
+    }
+    int rc = T_OK;
+    if (nbad > 0) {
+        char row[160];
+        wt_apply_row_name(plan, first_bad, row, sizeof(row));
+        wt_error_from_api(&out->error, cw[first_bad].op, coll->name, row, &cw[first_bad].error);
+        size_t dl = strlen(out->error.detail);
+        snprintf(out->error.detail + dl, sizeof(out->error.detail) - dl,
+                 "%sRow %zu of %zu was rejected%s; %zu row%s applied in the same batch (they "
+                 "stay applied).",
+                 dl ? ". " : "", first_bad + 1, plan->n,
+                 nbad > 1 ? " (the first of the rejected rows)" : "", nok,
+                 nok == 1 ? " was" : "s were");
+        size_t ml = strlen(out->error.message);
+        snprintf(out->error.message + ml, sizeof(out->error.message) - ml,
+                 " (%zu of %zu rows applied)", nok, plan->n);
+        out->failed = true;
+        rc = T_ERR;
+    }
+    log_info("writethrough.batch", "sync=%s object=%s rows=%zu applied=%zu rejected=%zu",
+             t->cfg->name, coll->object_type, plan->n, nok, nbad);
+    wt_plan view = *plan;
+    view.writes = accepted;
+    view.n = nok;
+    rc = wt_apply_finish(wt, &view, user, ids, &ch, out, rc);
+    for (size_t i = 0; i < plan->n; i++)
+        json_decref(cw[i].canonical);
+    free(cw);
+    free(accepted);
+    return rc;
+}
+
+int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out)
+{
+    if (wt_apply_batchable(plan))
+        return wt_apply_plan_batch(wt, plan, user, ids, out);
+    wt_target *t = plan->target;
+    conn_collection *coll = &t->schema->colls[plan->coll];
     conn_changes ch;
     memset(&ch, 0, sizeof(ch));
     int rc = T_OK;
-    size_t i;
-    for (i = 0; i < plan->n; i++) {
+    for (size_t i = 0; i < plan->n; i++) {
         wt_write *w = &plan->writes[i];
         json_t *canon = NULL;
         conn_api_error ae;
@@ -97,7 +238,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
         if (arc != T_OK) {
             char row[160];
             wt_apply_row_name(plan, i, row, sizeof(row));
-            wt_error_from_api(&out->error, w->op, coll->object_type, row, &ae);
+            wt_error_from_api(&out->error, w->op, coll->name, row, &ae);
             if (plan->n > 1) {
                 size_t dl = strlen(out->error.detail);
                 snprintf(out->error.detail + dl, sizeof(out->error.detail) - dl,
@@ -109,48 +250,16 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
                          " (%zu of %zu rows applied)", i, plan->n);
             }
             out->failed = true;
-            wt_audit_record(conn, wt_engine_state_schema(wt), user, t->cfg->name,
-                            coll->object_type, w->op, w->id, w->fields, NULL,
-                            ae.http_status ? "rejected" : "failed", ae.message);
-            log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
-                     t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-",
-                     ae.http_status, ae.code[0] ? ae.code : "-");
+            wt_apply_rejected(wt, plan, w, user, &ae);
             rc = T_ERR;
             break;
         }
-        const char *cid = json_string_value(json_object_get(canon, "id"));
-        char id[128];
-        snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
-        log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
-                 coll->object_type, (int)w->op, id);
-        int64_t version = (int64_t)time(NULL);
-        if (w->op == CONN_WRITE_DELETE) {
-            json_decref(canon);
-            conn_changes_push(&ch, CONN_DELETE, plan->coll, id, NULL, version);
-        } else {
-            conn_changes_push(&ch, CONN_UPSERT, plan->coll, id, canon, version);
-        }
-        json_array_append_new(ids, json_string(id));
+        wt_apply_accepted(t, plan->coll, w, canon, &ch, ids);
         out->applied++;
     }
-    if (ch.n > 0) {
-        char err[T_ERRBUF_SIZE];
-        if (wt_apply_writeback(wt, plan, (size_t)out->applied, ids, user, &ch, err, sizeof(err)) !=
-            T_OK) {
-            log_error("writethrough.writeback_failed", "sync=%s error=\"%s\"", t->cfg->name, err);
-            wt_apply_audit_applied(wt, plan, (size_t)out->applied, ids, user, "write-back failed");
-            if (!out->failed) {
-                out->failed = true;
-                wt_error_set(&out->error, WT_SQLSTATE_WRITEBACK,
-                             "The sync will bring the table up to date from the API's events.",
-                             NULL,
-                             "the API applied the change but writing it to the table failed: %s", err);
-            }
-            rc = T_ERR;
-        }
-    }
-    conn_changes_free(&ch);
-    return rc;
+    wt_plan view = *plan;
+    view.n = (size_t)out->applied; /* the applied writes are the first ones */
+    return wt_apply_finish(wt, &view, user, ids, &ch, out, rc);
 }
 
 /* Location of the RETURNING list and the alias of the target, from the parse tree. */

@@ -136,7 +136,7 @@ static json_t *wt_plan_diff(const wt_target *t, const conn_collection *coll, jso
             continue; /* upsert: only what the INSERT gives counts */
         if (json_equal(ov ? ov : json_null(), nv))
             continue;
-        if (!wt_plan_column_writable(coll, k)) {
+        if (!wt_plan_column_writable(coll, k) || conn_collection_column(coll, k)->no_update) {
             wt_error_set(err, WT_SQLSTATE_READ_ONLY,
                          "Only writable fields of the API object can be changed.", NULL,
                          "column \"%s\" of %s.%s is read-only", k, t->schema_name, coll->name);
@@ -174,7 +174,7 @@ static json_t *wt_plan_create_fields(const wt_target *t, const conn_collection *
             continue;
         if (strcmp(k, "deleted") == 0 && json_is_false(nv))
             continue;
-        if (!wt_plan_column_writable(coll, k)) {
+        if (!wt_plan_column_writable(coll, k) || conn_collection_column(coll, k)->no_create) {
             wt_error_set(err, WT_SQLSTATE_READ_ONLY,
                          strcmp(k, "id") == 0 ? "The API assigns ids: leave id out of the INSERT."
                                               : "Only writable fields of the API object can be set.",

@@ -17,6 +17,7 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <curl/curl.h>
 #include <pthread.h>
 #include <stdlib.h>
@@ -33,6 +34,7 @@
 #define SF_BODY_ATTEMPTS 5
 #define SF_CREATE_ATTEMPTS 4
 #define SF_CREATE_LOOKBACK_MS 60000
+#define SF_COMPOSITE_MAX 200            /* records per /composite/sobjects call */
 
 static const char *const sf_default_objects[] = {"Account", "Contact", "Lead", "Opportunity", "User"};
 
@@ -995,8 +997,34 @@ static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fie
     return rc;
 }
 
+/*
+ * Puts Salesforce's error code in front of E's message ("INVALID_EMAIL_ADDRESS:
+ * Email: invalid email address: bad@"), the way Salesforce tools print errors.
+ */
+static void sf_error_words(conn_api_error *e)
+{
+    if (!e->code[0] || strncmp(e->message, e->code, strlen(e->code)) == 0)
+        return;
+    char msg[sizeof(e->message)];
+    snprintf(msg, sizeof(msg), "%s: %.*s", e->code, (int)(sizeof(msg) - sizeof(e->code) - 3),
+             e->message);
+    memcpy(e->message, msg, sizeof(msg));
+}
+
+static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op op, const char *id,
+                        json_t *fields, json_t **canonical, conn_api_error *api_err);
+
 static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, const char *id,
                     json_t *fields, json_t **canonical, conn_api_error *api_err)
+{
+    int rc = sf_apply_one(self, coll, op, id, fields, canonical, api_err);
+    if (rc != T_OK)
+        sf_error_words(api_err);
+    return rc;
+}
+
+static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op op, const char *id,
+                        json_t *fields, json_t **canonical, conn_api_error *api_err)
 {
     sf_conn *s = self;
     memset(api_err, 0, sizeof(*api_err));
@@ -1110,10 +1138,223 @@ static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, c
     return sf_read_record(s, coll, op == CONN_WRITE_CREATE ? newid : id, canonical, api_err);
 }
 
+/* Marks writes W[0..N) that have no outcome yet as failed with E. */
+static void sf_batch_fail_all(conn_write *w, size_t n, const conn_api_error *e)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].ok || w[i].error.code[0] || w[i].error.message[0])
+            continue;
+        w[i].error = *e;
+        sf_error_words(&w[i].error);
+    }
+}
+
+/*
+ * Reads back the accepted writes of W[0..N) (updates and creates) with one
+ * POST /composite/sobjects/{Object} {ids, fields}; a record missing from the
+ * answer is read on its own. A write whose record cannot be read stays
+ * accepted with a minimal canonical object (the sync brings the rest).
+ */
+static void sf_batch_read(sf_conn *s, const conn_collection *coll, conn_write *w, size_t n,
+                          char (*ids)[64])
+{
+    json_t *idl = json_array(), *fl = json_array();
+    json_array_append_new(fl, json_string("Id"));
+    for (size_t c = 0; c < coll->ncols; c++)
+        if (coll->cols[c].field[0] && strcmp(coll->cols[c].field, "Id") != 0)
+            json_array_append_new(fl, json_string(coll->cols[c].field));
+    for (size_t i = 0; i < n; i++)
+        if (w[i].ok)
+            json_array_append_new(idl, json_string(ids[i]));
+    json_t *body = json_pack("{s:o,s:o}", "ids", idl, "fields", fl);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    if (!text)
+        abort();
+    char path[512];
+    snprintf(path, sizeof(path), "/services/data/v%s/composite/sobjects/%s", s->api_version,
+             coll->object_type);
+    http_request r;
+    sf_req(s, &r, "POST", path);
+    r.body = text;
+    r.headers[2] = "Content-Type: application/json";
+    char err[256];
+    json_t *recs = NULL;
+    if (sf_run(s, &r, 1, err, sizeof(err)) == T_OK && r.status == 200 && json_is_array(r.json))
+        recs = json_incref(r.json);
+    else
+        log_warn("salesforce.batch_read_failed", "object=%s status=%ld", coll->object_type, r.status);
+    http_request_reset(&r);
+    free(text);
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!w[i].ok)
+            continue;
+        json_t *rec = json_array_get(recs, k++);
+        const char *rid = json_string_value(json_object_get(rec, "Id"));
+        if (json_is_object(rec) && rid && strncmp(rid, ids[i], 15) == 0) {
+            w[i].canonical = json_incref(rec);
+            json_object_del(w[i].canonical, "attributes");
+            sf_record_normalize(w[i].canonical);
+            json_object_set_new(w[i].canonical, "id", json_string(ids[i]));
+            continue;
+        }
+        conn_api_error e;
+        memset(&e, 0, sizeof(e));
+        if (sf_read_record(s, coll, ids[i], &w[i].canonical, &e) != T_OK)
+            w[i].canonical = json_pack("{s:s,s:s}", "id", ids[i], "Id", ids[i]);
+    }
+    json_decref(recs);
+}
+
+/*
+ * apply_batch: one /composite/sobjects call (allOrNone=false) for up to 200
+ * writes of one op, then one retrieve-many call for the canonical records.
+ * A create batch is sent once (no blind re-send: its outcome would be
+ * unknown); updates and deletes are retried by the HTTP client.
+ */
+static int sf_apply_batch(void *self, const conn_collection *coll, conn_write *w, size_t n)
+{
+    sf_conn *s = self;
+    assert(n > 0 && n <= SF_COMPOSITE_MAX);
+    conn_write_op op = w[0].op;
+    conn_api_error e;
+    memset(&e, 0, sizeof(e));
+    for (size_t i = 0; i < n; i++) {
+        w[i].ok = false;
+        w[i].canonical = NULL;
+        memset(&w[i].error, 0, sizeof(w[i].error));
+        if (op != CONN_WRITE_CREATE && (!w[i].id || !*w[i].id)) {
+            snprintf(w[i].error.code, sizeof(w[i].error.code), "MALFORMED_ID");
+            snprintf(w[i].error.message, sizeof(w[i].error.message),
+                     "MALFORMED_ID: an update or delete needs the record id");
+        }
+    }
+    char why[160];
+    if (!sf_may_call(s, why, sizeof(why))) {
+        e.http_status = SF_HTTP_FORBIDDEN;
+        snprintf(e.code, sizeof(e.code), "REQUEST_LIMIT_EXCEEDED");
+        snprintf(e.message, sizeof(e.message), "%s", why);
+        sf_batch_fail_all(w, n, &e);
+        return T_ERR;
+    }
+    /* the writes that are sent, in order */
+    size_t *sent = calloc(n, sizeof(*sent));
+    char(*ids)[64] = calloc(n, sizeof(*ids));
+    if (!sent || !ids)
+        abort();
+    size_t ns = 0;
+    size_t cap = 256 + n * 20;
+    char *path = calloc(1, cap);
+    if (!path)
+        abort();
+    json_t *records = json_array();
+    for (size_t i = 0; i < n; i++) {
+        if (w[i].error.code[0])
+            continue;
+        sent[ns++] = i;
+        if (op == CONN_WRITE_DELETE)
+            continue;
+        json_t *rec = w[i].fields ? json_deep_copy(w[i].fields) : json_object();
+        json_object_set_new(rec, "attributes", json_pack("{s:s}", "type", coll->object_type));
+        if (op == CONN_WRITE_UPDATE)
+            json_object_set_new(rec, "id", json_string(w[i].id));
+        json_array_append_new(records, rec);
+    }
+    char *body = NULL;
+    int rc = T_OK;
+    if (ns == 0)
+        goto done;
+    if (op == CONN_WRITE_DELETE) {
+        size_t o = (size_t)snprintf(path, cap, "/services/data/v%s/composite/sobjects?allOrNone=false&ids=",
+                                    s->api_version);
+        for (size_t k = 0; k < ns && o < cap; k++) {
+            char *esc = curl_easy_escape(NULL, w[sent[k]].id, 0);
+            o += (size_t)snprintf(path + o, cap - o, "%s%s", k ? "," : "", esc ? esc : "");
+            curl_free(esc);
+        }
+    } else {
+        snprintf(path, cap, "/services/data/v%s/composite/sobjects", s->api_version);
+        json_t *req = json_pack("{s:b,s:O}", "allOrNone", 0, "records", records);
+        body = json_dumps(req, JSON_COMPACT);
+        json_decref(req);
+        if (!body)
+            abort();
+    }
+    const char *method = op == CONN_WRITE_CREATE ? "POST" : op == CONN_WRITE_UPDATE ? "PATCH" : "DELETE";
+    http_request r;
+    sf_req(s, &r, method, path);
+    r.expect_json = true;
+    r.body = body;
+    if (body)
+        r.headers[2] = "Content-Type: application/json";
+    char err[256];
+    int saved = s->http->max_attempts;
+    if (op == CONN_WRITE_CREATE)
+        s->http->max_attempts = 1;
+    int run_rc = sf_run(s, &r, 1, err, sizeof(err));
+    s->http->max_attempts = saved;
+    if (run_rc != T_OK) {
+        e.http_status = SF_HTTP_UNAUTHORIZED;
+        snprintf(e.code, sizeof(e.code), "INVALID_SESSION_ID");
+        snprintf(e.message, sizeof(e.message), "%s", err);
+    } else if (r.status == 200 && json_is_array(r.json) && json_array_size(r.json) == ns) {
+        for (size_t k = 0; k < ns; k++) {
+            size_t i = sent[k];
+            json_t *res = json_array_get(r.json, k);
+            const char *rid = json_string_value(json_object_get(res, "id"));
+            json_t *errs = json_object_get(res, "errors");
+            bool gone = op == CONN_WRITE_DELETE && r.attempts > 1 &&
+                        json_is_array(errs) &&
+                        strcmp(json_string_value(json_object_get(json_array_get(errs, 0), "statusCode")) ?: "",
+                               "ENTITY_IS_DELETED") == 0;
+            if (json_is_true(json_object_get(res, "success")) || gone) {
+                w[i].ok = true;
+                snprintf(ids[i], sizeof(ids[i]), "%s",
+                         op == CONN_WRITE_CREATE ? (rid ? rid : "") : w[i].id);
+            } else {
+                /* a per-record failure: Salesforce answers 200 with the row's errors */
+                sf_error_from_body(400, errs, &w[i].error);
+                sf_error_words(&w[i].error);
+                if (!w[i].error.code[0])
+                    snprintf(w[i].error.message, sizeof(w[i].error.message), "rejected without a reason");
+            }
+        }
+    } else {
+        sf_error_from_body(r.status, r.json, &e);
+        if (r.status == 0)
+            snprintf(e.message, sizeof(e.message), "%s", r.error);
+        else if (r.status == 200)
+            snprintf(e.message, sizeof(e.message), "composite answer does not match the request");
+    }
+    http_request_reset(&r);
+    if (e.code[0] || e.message[0])
+        sf_batch_fail_all(w, n, &e);
+    if (op == CONN_WRITE_DELETE) {
+        for (size_t i = 0; i < n; i++)
+            if (w[i].ok)
+                w[i].canonical = json_pack("{s:s,s:s,s:b}", "id", w[i].id, "Id", w[i].id,
+                                           "IsDeleted", 1);
+    } else {
+        sf_batch_read(s, coll, w, n, ids);
+    }
+done:
+    for (size_t i = 0; i < n; i++)
+        if (!w[i].ok)
+            rc = T_ERR;
+    log_info("salesforce.composite", "object=%s op=%s rows=%zu sent=%zu", coll->object_type, op == CONN_WRITE_CREATE ? "create" : op == CONN_WRITE_UPDATE ? "update" : "delete", n, ns);
+    json_decref(records);
+    free(body);
+    free(path);
+    free(sent);
+    free(ids);
+    return rc;
+}
+
 static conn_limits sf_limits(void *self)
 {
     sf_conn *s = self;
-    return (conn_limits){.page_size = s ? s->page_size : SF_PAGE_LIMIT, .max_rows_per_write = 200,
+    return (conn_limits){.page_size = s ? s->page_size : SF_PAGE_LIMIT, .max_rows_per_write = SF_COMPOSITE_MAX,
                          .rate_backfill = 10, .rate_steady = 1.0 / 3.0};
 }
 
@@ -1128,5 +1369,6 @@ const connector_ops salesforce_connector_ops = {
     .changes = sf_changes,
     .push = sf_push,
     .apply = sf_apply,
+    .apply_batch = sf_apply_batch,
     .limits = sf_limits,
 };

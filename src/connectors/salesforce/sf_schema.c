@@ -89,6 +89,9 @@ int sf_collection_from_describe(json_t *describe, conn_collection *coll)
             continue;
         snprintf(col.field, sizeof(col.field), "%s", fname);
         col.src = CONN_SRC_VALUE;
+        /* describe says what a write may set; absent flags mean writable */
+        col.no_create = json_is_false(json_object_get(f, "createable"));
+        col.no_update = json_is_false(json_object_get(f, "updateable"));
         if (conn_collection_add_column(coll, &col) != T_OK)
             break; /* full: the rest are not synced */
     }
