@@ -329,9 +329,9 @@ static void demo_print_instructions(const demo_state *st)
            "    JOIN stripe.customer ON stripe.customer.id = stripe.subscription.customer_id\n"
            "   WHERE stripe.customer.metadata ->> 'user_id' = 'user_abc';\n\n"
            "  UPDATE stripe.customer SET email = 'new@email.com'\n"
-           "   WHERE id = (SELECT min(id) FROM stripe.customer);      -- applied at the API\n"
+           "   WHERE metadata ->> 'user_id' = 'user_abc';   -- applied at the API first\n\n"
            "  UPDATE stripe.customer SET email = 'new@'\n"
-           "   WHERE id = (SELECT min(id) FROM stripe.customer);      -- the API's error\n\n"
+           "   WHERE metadata ->> 'user_id' = 'user_abc';   -- fails with the API's error\n\n"
            "The Stripe emulator listens on http://127.0.0.1:%d (key " DEMO_API_KEY ").\n"
            "Logs are in %s. Press Ctrl-C to stop and clean up.\n",
            st->proxy_port, st->pg_port, st->api_port, st->logs);
@@ -452,8 +452,10 @@ int demo_run(const demo_options *opts, const char *self_path)
     fprintf(uf, "\"%s\" \"%s\"\n", DEMO_APP_USER, DEMO_APP_PASSWORD);
     fclose(uf);
     snprintf(proxy_listen, sizeof(proxy_listen), "127.0.0.1:%d", st.proxy_port);
-    char *proxy_args[] = {"proxy", "--listen", proxy_listen, "--upstream", st.tether_url,
-                          "--auth", "scram", "--users", users, NULL};
+    char *proxy_args[] = {"proxy",      "--listen", proxy_listen, "--upstream", st.tether_url,
+                          "--auth",     "scram",    "--users",    users,        "--source",
+                          "stripe",     "--api-key", DEMO_API_KEY, "--api-base",  api_base,
+                          NULL};
     if (demo_spawn_self(&st, self_path, "proxy", proxy_args) < 0 ||
         proc_wait_port("127.0.0.1", st.proxy_port, 30000) != T_OK) {
         fprintf(stderr, "tether demo: the proxy did not start; see %s/proxy.log\n", st.logs);

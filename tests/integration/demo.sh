@@ -30,6 +30,20 @@ status=$(psql -X -At "$proxy_url" -c "SELECT subscription.status FROM stripe.sub
   WHERE stripe.customer.metadata ->> 'user_id' = 'user_abc'")
 assert_eq active "$status" "the seed's join on metadata"
 
+# The seed's writes, through the proxy: one the API accepts, one it rejects.
+cid=$(psql -X -At "$proxy_url" -c "SELECT id FROM stripe.customer WHERE metadata ->> 'user_id' = 'user_abc'")
+out_upd=$(psql -X -At "$proxy_url" -c "UPDATE stripe.customer SET email = 'new@email.com' WHERE id = '$cid'" 2>&1)
+assert_eq "UPDATE 1" "$out_upd" "UPDATE through the proxy"
+assert_eq "new@email.com" "$(psql -X -At "$proxy_url" -c "SELECT email FROM stripe.customer WHERE id = '$cid'")" "read-after-write"
+api_email=$(curl -s -u sk_test_tether: "http://127.0.0.1:$(sed -n 's/.*emulator listens on http:\/\/127.0.0.1:\([0-9]*\).*/\1/p' "$out")/v1/customers/$cid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["email"])')
+assert_eq "new@email.com" "$api_email" "the API holds the new email"
+set +e
+err=$(psql -X -At -v ON_ERROR_STOP=1 "$proxy_url" -c "UPDATE stripe.customer SET email = 'new@' WHERE id = '$cid'" 2>&1); rc=$?
+set -e
+[ "$rc" != 0 ] || fail "invalid email was accepted"
+grep -q "Error updating customer $cid" <<<"$err" || fail "API error not surfaced: $err"
+assert_eq "new@email.com" "$(psql -X -At "$proxy_url" -c "SELECT email FROM stripe.customer WHERE id = '$cid'")" "rejected write left the row alone"
+
 kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "demo did not stop on SIGINT"
