@@ -17,9 +17,10 @@ for _ in $(seq 1 600); do
 done
 grep -q "Press Ctrl-C" "$out" || { cat "$out"; fail "demo did not become ready"; }
 grep -q "backfilling stripe.customer 151/151" "$out" || { cat "$out"; fail "no backfill progress shown"; }
+grep -q "backfilling salesforce.contact 150/150" "$out" || { cat "$out"; fail "no Salesforce backfill progress shown"; }
 proxy_url=$(grep -o "psql 'postgres://demo:demo@127.0.0.1:$port/postgres'" "$out" | sed "s/^psql '//; s/'$//")
 [ -n "$proxy_url" ] || { cat "$out"; fail "no proxy psql line"; }
-dir=$(sed -n 's/.*Logs are in \(.*\)\/logs\..*/\1/p' "$out")
+dir=$(sed -n 's/.*logs are in \(.*\)\/logs\..*/\1/p' "$out")
 [ -d "$dir" ] || fail "demo directory $dir missing"
 
 # The seed's queries, through the proxy, as printed.
@@ -44,10 +45,19 @@ set -e
 grep -q "Error updating customer $cid" <<<"$err" || fail "API error not surfaced: $err"
 assert_eq "new@email.com" "$(psql -X -At "$proxy_url" -c "SELECT email FROM stripe.customer WHERE id = '$cid'")" "rejected write left the row alone"
 
+# Salesforce: contacts synced, and Salesforce's own error through the proxy.
+assert_eq 150 "$(psql -X -At "$proxy_url" -c "SELECT count(*) FROM salesforce.contact")" "contacts through the proxy"
+set +e
+err=$(psql -X -At -v ON_ERROR_STOP=1 "$proxy_url" -c "UPDATE salesforce.contact SET email = 'bad@' WHERE id = (SELECT min(id) FROM salesforce.contact)" 2>&1); rc=$?
+set -e
+[ "$rc" != 0 ] || fail "Salesforce accepted an invalid email"
+grep -q "INVALID_EMAIL_ADDRESS" <<<"$err" || fail "Salesforce error code not surfaced: $err"
+grep -q "invalid email address: bad@" <<<"$err" || fail "Salesforce message not surfaced: $err"
+
 kill -INT "$pid"
 for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$pid" 2>/dev/null && fail "demo did not stop on SIGINT"
 wait "$pid" || fail "demo exit status $?"
 [ -d "$dir" ] && fail "demo left $dir behind"
-pgrep -f "tether-demo" >/dev/null && ps aux | grep tether-demo | grep -v grep && fail "demo left processes behind"
+pgrep -f "$dir/" >/dev/null && { ps -eo pid,args | grep -F "$dir/" | grep -v grep; fail "demo left processes behind"; }
 echo "demo: ok"
