@@ -95,6 +95,8 @@ static void proxy_client_auth_ok(proxy_session *s)
     proto_put_auth(bufferevent_get_output(s->cbev), PQ_AUTH_OK, NULL, 0);
     log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user_log);
     bufferevent_disable(s->cbev, EV_READ);
+    if (proxy_lazy_answer_startup(s))
+        return;
     proxy_server_connect(s);
 }
 
@@ -392,7 +394,7 @@ static bool proxy_client_auth_step(proxy_session *s, struct evbuffer *in)
     if (s->state == PS_CLOSING)
         return false;
     evbuffer_drain(in, h.total);
-    return s->state == PS_AUTH_SASL_FINAL;
+    return s->state == PS_AUTH_SASL_FINAL || s->state == PS_LAZY_IDLE;
 }
 
 void proxy_client_read_cb(struct bufferevent *bev, void *arg)
@@ -413,6 +415,9 @@ void proxy_client_read_cb(struct bufferevent *bev, void *arg)
             break;
         case PS_RELAY:
             proxy_relay_client_read(bev, s);
+            return;
+        case PS_LAZY_IDLE:
+            proxy_lazy_client_read(s, in);
             return;
         default:
             return; /* waiting for upstream; the bytes stay buffered */
@@ -442,6 +447,8 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
         const char *reason;
         if (s->state == PS_TLS_HANDSHAKE)
             reason = "tls_handshake_failed";
+        else if (s->state == PS_LAZY_IDLE)
+            reason = (what & BEV_EVENT_EOF) ? "client_disconnect" : "client_error";
         else if (s->state == PS_RELAY && s->last_client_type == PqMsg_Terminate)
             reason = "client_terminate";
         else if (s->state < PS_RELAY)

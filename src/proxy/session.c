@@ -50,6 +50,8 @@ static void proxy_session_free(proxy_session *s)
         OPENSSL_cleanse(s->scram, sizeof(*s->scram));
         free(s->scram);
     }
+    if (s->login_status)
+        evbuffer_free(s->login_status);
     if (s->up_scram) {
         OPENSSL_cleanse(s->up_scram, sizeof(*s->up_scram));
         free(s->up_scram);
