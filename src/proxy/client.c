@@ -124,8 +124,20 @@ static int proxy_client_start_tls(proxy_session *s)
     return T_OK;
 }
 
-static void proxy_client_save_params(proxy_session *s, const proto_startup *st)
+/* Copies the startup parameters to pass upstream into s->params, sized to
+ * fit (at most PROXY_PARAMS_MAX bytes; an idle session keeps only what it
+ * needs). Returns T_ERR when out of memory. */
+static int proxy_client_save_params(proxy_session *s, const proto_startup *st)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < st->nparams; i++)
+        total += strlen(st->names[i]) + strlen(st->values[i]) + 2;
+    if (total > PROXY_PARAMS_MAX)
+        total = PROXY_PARAMS_MAX;
+    free(s->params);
+    s->params = malloc(total ? total : 1);
+    if (!s->params)
+        return T_ERR;
     s->params_len = 0;
     s->nparams = 0;
     for (size_t i = 0; i < st->nparams; i++) {
@@ -133,13 +145,14 @@ static void proxy_client_save_params(proxy_session *s, const proto_startup *st)
         if (strcmp(n, "user") == 0 || strcmp(n, "database") == 0)
             continue;
         size_t nl = strlen(n) + 1, vl = strlen(v) + 1;
-        if (s->params_len + nl + vl > sizeof(s->params))
+        if (s->params_len + nl + vl > total)
             break;
         memcpy(s->params + s->params_len, n, nl);
         memcpy(s->params + s->params_len + nl, v, vl);
         s->params_len += nl + vl;
         s->nparams++;
     }
+    return T_OK;
 }
 
 /* A normal startup packet: negotiate, then begin authentication. */
@@ -165,7 +178,10 @@ static void proxy_client_on_startup(proxy_session *s, const proto_startup *st)
     }
     if ((st->version & 0xffff) != 0 || st->nunknown_pq > 0)
         proto_put_negotiate_version(out, 0, st->unknown_pq, st->nunknown_pq);
-    proxy_client_save_params(s, st);
+    if (proxy_client_save_params(s, st) != T_OK) {
+        proxy_session_close_after_flush(s, "out_of_memory");
+        return;
+    }
     const proxy_settings *set = ctx->settings;
     switch (set->auth_type) {
     case PROXY_AUTH_TRUST:

@@ -50,6 +50,7 @@ static void proxy_session_free(proxy_session *s)
         OPENSSL_cleanse(s->scram, sizeof(*s->scram));
         free(s->scram);
     }
+    free(s->params);
     if (s->login_status)
         evbuffer_free(s->login_status);
     if (s->up_scram) {

@@ -123,7 +123,7 @@ struct proxy_session {
     bool lazy;                   /* the proxy answered the startup; upstream login is silent */
     struct evbuffer *login_status; /* ParameterStatus seen on an eager login, for the cache */
     /* startup parameters to pass upstream: name\0value\0 pairs */
-    char params[PROXY_PARAMS_MAX];
+    char *params; /* malloc'd (at least 1 byte) once the startup packet is read */
     size_t params_len;
     size_t nparams;
     /* authentication */
