@@ -92,14 +92,28 @@ pids+=("$bpid")
 
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+# CPU of the Postgres backends: the live children of the postmaster plus the
+# exited ones it has reaped (pgbouncer keeps its server connections open).
+pg_child_ticks() {
+  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$1" '$4 == pm {t += $14 + $15} $1 == pm {t += $16 + $17} END {print t + 0}'
+}
+pmpid=$(head -n 1 "$TETHER_TEST_PG_DATADIR/postmaster.pid")
 clk=$(getconf CLK_TCK)
-run() { # PORT CLIENTS MODE [PID]: prints "tps transactions cpu_us_per_txn"
-  local c0=0 c1=0 out
+# PORT CLIENTS MODE [PID]: prints "tps transactions proxy_us pg_us pgbench_us"
+# (CPU µs per transaction of the proxy process, the Postgres backends, pgbench).
+run() {
+  local c0=0 c1=0 g0 g1 out
   [ -n "${4:-}" ] && c0=$(cpu_ticks "$4")
-  out=$(PGPORT=$1 PGDATABASE=bench PGSSLMODE=disable pgbench -n -S -M "$3" -c "$2" -j 2 -T "$secs" 2>/dev/null || true)
+  g0=$(pg_child_ticks "$pmpid")
+  out=$(PGPORT=$1 PGDATABASE=bench PGSSLMODE=disable /usr/bin/time -f "time %U %S" \
+        pgbench -n -S -M "$3" -c "$2" -j 2 -T "$secs" 2>&1 || true)
   [ -n "${4:-}" ] && c1=$(cpu_ticks "$4")
-  awk -v c="$((c1 - c0))" -v clk="$clk" '/^tps = / {tps = int($3)} /actually processed/ {split($NF, a, "/"); n = a[1]}
-    END { printf "%d %d %s\n", tps, n, (n > 0 && c > 0) ? sprintf("%.1f", c * 1e6 / clk / n) : "-" }' <<<"$out"
+  sleep 0.3 # let the backends exit and be reaped
+  g1=$(pg_child_ticks "$pmpid")
+  awk -v c="$((c1 - c0))" -v g="$((g1 - g0))" -v clk="$clk" \
+    '/^tps = / {tps = int($3)} /actually processed/ {split($NF, a, "/"); n = a[1]} /^time / {b = $2 + $3}
+    function us(t, scale) { return (n > 0 && t > 0) ? sprintf("%.1f", t * scale / n) : "-" }
+    END { printf "%d %d %s %s %s\n", tps, n, us(c, 1e6 / clk), us(g, 1e6 / clk), us(b, 1e6) }' <<<"$out"
 }
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
 echo "## Proxy: pgbench -S (select-only), ${secs}s per run, scale 10"
@@ -115,11 +129,17 @@ else
   echo "| clients | mode | direct tps | tether tps | tether/direct | tether CPU µs/txn | pgbouncer tps | pgbouncer/direct | pgbouncer CPU µs/txn |"
   echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
 fi
+cpu_rows=()
 for c in 8 64; do
   for m in simple extended prepared; do
-    read -r d _ _ < <(run "$pgport" "$c" "$m")
-    read -r t _ tc < <(run "$tport" "$c" "$m" "$tpid")
-    read -r b _ bc < <(run "$bport" "$c" "$m" "$bpid")
+    read -r d _ _ dg db < <(run "$pgport" "$c" "$m")
+    read -r t _ tc tg tb < <(run "$tport" "$c" "$m" "$tpid")
+    read -r b _ bc bg bb < <(run "$bport" "$c" "$m" "$bpid")
+    cpu_rows+=("$(awk -v c="$c" -v m="$m" -v dg="$dg" -v db="$db" -v tc="$tc" -v tg="$tg" -v tb="$tb" \
+      -v bc="$bc" -v bg="$bg" -v bb="$bb" 'BEGIN {
+        d = dg + db; t = tc + tg + tb; b = bc + bg + bb
+        printf "| %s | %s | %s + %s = %.1f | %s + %s + %s = %.1f | %.2f | %s + %s + %s = %.1f | %.2f |", c, m,
+          db, dg, d, tb, tg, tc, t, (t > 0 ? d / t : 0), bb, bg, bc, b, (b > 0 ? d / b : 0) }')")
     if [ -n "$before_bin" ]; then
       read -r o _ oc < <(run "$oport" "$c" "$m" "$opid")
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$m" "$d" \
@@ -130,6 +150,13 @@ for c in 8 64; do
     fi
   done
 done
+echo
+echo "CPU per transaction (µs; pgbench + Postgres backends [+ proxy]) and the ratio to direct"
+echo "they imply when the machine's CPUs are the bottleneck (direct total / proxied total):"
+echo
+echo "| clients | mode | direct | tether | tether bound | pgbouncer | pgbouncer bound |"
+echo "| --- | --- | --- | --- | --- | --- | --- |"
+printf '%s\n' "${cpu_rows[@]}"
 echo
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
