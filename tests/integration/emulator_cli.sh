@@ -22,7 +22,7 @@ usage "webhook without secret" "no --webhook-secret" stripe --webhook http://127
 usage "secret without webhook" "must follow" stripe --webhook-secret whsec_x
 usage "bad listen" "bad --listen" stripe --listen nowhere
 "$T" emulate --help | grep -q -- "--seed-customers" || fail "help lists --seed-customers"
-"$T" emulate salesforce >/dev/null 2>&1; [ $? = 1 ] || fail "salesforce is not implemented yet (exit 1)"
+usage "salesforce unknown flag" "--no-such-flag" salesforce --no-such-flag
 
 port=$(free_port)
 "$T" emulate stripe --listen "127.0.0.1:$port" --api-key sk_test_a --api-key sk_test_b --log-level warn \

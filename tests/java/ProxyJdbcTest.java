@@ -37,9 +37,8 @@ public class ProxyJdbcTest {
     static int startProxy(String name, String... args) throws Exception {
         List<String> cmd = new ArrayList<>(List.of(PROXY_SH, "start", new File(WORK, name).getPath()));
         cmd.addAll(List.of(args));
-        int port = Integer.parseInt(run(cmd.toArray(new String[0])));
-        started.add(name);
-        return port;
+        started.add(name); // stopped in main's finally even if the start fails half-way
+        return Integer.parseInt(run(cmd.toArray(new String[0])));
     }
 
     static Connection connect(int port, String sslmode) throws SQLException {
@@ -70,9 +69,9 @@ public class ProxyJdbcTest {
     }
 
     public static void main(String[] args) throws Exception {
-        int scram = startProxy("scram", "--auth", "scram");
-        int tls = startProxy("tls", "--auth", "scram", "--tls");
         try {
+            int scram = startProxy("scram", "--auth", "scram");
+            int tls = startProxy("tls", "--auth", "scram", "--tls");
             test("SCRAM and TLS logins", () -> {
                 try (Connection c = connect(scram, "disable"); ResultSet r = c.createStatement().executeQuery("SELECT 1")) {
                     check(r.next() && r.getInt(1) == 1, "SELECT 1");

@@ -20,6 +20,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'tether-node-postgresjs.'));
 const ports = {};
 
 function start(name, ...args) {
+  ports[name] = null; // stopped in after() even if the start fails half-way
   ports[name] = Number(execFileSync(proxySh, ['start', path.join(work, name), ...args]).toString().trim());
 }
 function connect(name = 'scram', extra = {}) {
