@@ -95,7 +95,7 @@ cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU of the Postgres backends: the live children of the postmaster plus the
 # exited ones it has reaped (pgbouncer keeps its server connections open).
 pg_child_ticks() {
-  cat /proc/[0-9]*/stat 2>/dev/null | awk -v pm="$1" '$4 == pm {t += $14 + $15} $1 == pm {t += $16 + $17} END {print t + 0}'
+  { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$1" '$4 == pm {t += $14 + $15} $1 == pm {t += $16 + $17} END {print t + 0}'
 }
 pmpid=$(head -n 1 "$TETHER_TEST_PG_DATADIR/postmaster.pid")
 clk=$(getconf CLK_TCK)
@@ -141,7 +141,7 @@ for c in 8 64; do
         printf "| %s | %s | %s + %s = %.1f | %s + %s + %s = %.1f | %.2f | %s + %s + %s = %.1f | %.2f |", c, m,
           db, dg, d, tb, tg, tc, t, (t > 0 ? d / t : 0), bb, bg, bc, b, (b > 0 ? d / b : 0) }')")
     if [ -n "$before_bin" ]; then
-      read -r o _ oc < <(run "$oport" "$c" "$m" "$opid")
+      read -r o _ oc _ _ < <(run "$oport" "$c" "$m" "$opid")
       printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$m" "$d" \
         "$t" "$(ratio "$t" "$d")" "$tc" "$o" "$(ratio "$o" "$d")" "$oc" "$b" "$(ratio "$b" "$d")" "$bc"
     else
