@@ -22,6 +22,18 @@
  * embedded in their parent). Each carries a version (seconds, from the API's
  * clock); the engine never lets an older version overwrite a newer row.
  *
+ * How Salesforce fits: open() does the OAuth login through the given HTTP
+ * client and keeps the token (re-login on 401); describe() builds columns
+ * from the describe calls (custom objects and fields included) and
+ * infer_column() is not needed; backfill cursors are SOQL positions such as
+ * "<SystemModstamp>|<Id>" or a queryMore locator (opaque to the engine);
+ * changes() polls SystemModstamp with an overlap window and reports deletes
+ * from queryAll/IsDeleted as CONN_DELETE; push may be NULL.
+ *
+ * Pacing: every request of an instance goes through the http_client given to
+ * open() and its token bucket; a proxy that shares that client shares the
+ * credential's budget.
+ *
  * Memory: a connector instance owns its state; conn_change objects hold a
  * json_t reference each, released by conn_changes_free().
  */
@@ -70,6 +82,7 @@ typedef struct conn_collection {
     char parent_column[64]; /* column holding the parent's id ("subscription_id") */
     bool backfill;          /* paged on its own (children come with parents) */
     bool soft_delete;       /* keeps a `deleted` column instead of deleting */
+    bool disabled;          /* left out by configuration: no table, no writes */
     conn_column cols[CONN_MAX_COLUMNS];
     size_t ncols;
 } conn_collection;

@@ -125,8 +125,9 @@ int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size
               "CREATE TABLE IF NOT EXISTS %s.tombstone ("
               " target_schema text NOT NULL, collection text NOT NULL, id text NOT NULL,"
               " version bigint NOT NULL, PRIMARY KEY (target_schema, collection, id));"
+              "ALTER TABLE %s.sync ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;"
               "COMMIT;",
-              s.s, s.s, s.s, s.s, s.s);
+              s.s, s.s, s.s, s.s, s.s, s.s);
     int rc = exec_sql(conn, b.s, err, errlen);
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
@@ -223,6 +224,8 @@ int sync_db_ensure_tables(PGconn *conn, const char *schema, conn_schema *s,
                   "CREATE SCHEMA IF NOT EXISTS %s;", Q(schema).s);
     for (size_t i = 0; i < s->n; i++) {
         const conn_collection *c = &s->colls[i];
+        if (c->disabled)
+            continue;
         sb_printf(&b,
                   "CREATE TABLE IF NOT EXISTS %s.%s (id text PRIMARY KEY,"
                   " _version bigint NOT NULL DEFAULT 0, _synced_at timestamptz NOT NULL DEFAULT now());",
@@ -505,6 +508,8 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
         abort();
     for (size_t coll = 0; coll < s->n && rc == T_OK; coll++) {
         conn_collection *c = &s->colls[coll];
+        if (c->disabled)
+            continue;
         size_t nu = 0, nd = 0, nk = 0;
         /* upserts and deletes together: the last change per id in feed order wins */
         for (size_t i = 0; i < ch->n; i++) {

@@ -30,6 +30,7 @@
 #define ENGINE_MAX_CONCURRENT_PAGES 4
 #define ENGINE_BACKOFF_MIN_MS 200
 #define ENGINE_BACKOFF_MAX_MS 5000
+#define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
 
 typedef struct sync_worker {
     const sync_config *cfg;
@@ -41,6 +42,7 @@ typedef struct sync_worker {
     http_client http;
     bool holds_lease, tables_ready, steady;
     int64_t next_lease_ms, next_step_ms, backoff_ms;
+    int64_t caught_up_written_ms; /* when caught_up_at was last stored */
     pthread_mutex_t qlock;
     conn_changes queue; /* verified webhook changes waiting for the loop */
 } sync_worker;
@@ -54,7 +56,7 @@ typedef struct sync_engine {
     size_t n;
     http_server *webhook, *status;
     struct event_base *base;  /* the process's one loop: HTTP transfers, wake-ups, timers */
-    struct event *wake_ev, *wait_timer;
+    struct event *wake_ev, *wait_timer, *renew_timer;
     int wake[2];
     volatile sig_atomic_t *stop;
 } sync_engine;
@@ -404,15 +406,27 @@ static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *e
         snprintf(nev, sizeof(nev), "%zu", ch.new_events);
         snprintf(sql, sizeof(sql),
                  "UPDATE %s.sync SET feed_cursor = $2, last_event_id = coalesce($3, last_event_id),"
-                 " last_event_at = greatest(last_event_at, $4::timestamptz), updated_at = now()"
+                 " last_event_at = greatest(last_event_at, $4::timestamptz), caught_up_at = now(),"
+                 " updated_at = now()"
                  " WHERE name = $1",
                  e->cfg->state_schema);
         const char *p[] = {w->cfg->name, ch.next_cursor, last_id, last_at ? at : NULL};
         long written = 0;
         rc = write_txn(e, w, w->cfg->name, &ch, sql, 4, p, &written, err, errlen);
+        if (rc == T_OK)
+            w->caught_up_written_ms = token_bucket_now_ms();
         if (rc == T_OK && written > 0)
             log_debug("sync.poll_applied", "sync=%s changes=%zu written=%ld cursor=%s", w->cfg->name,
                       ch.n, written, ch.next_cursor);
+    } else if (token_bucket_now_ms() - w->caught_up_written_ms >= ENGINE_CAUGHT_UP_WRITE_MS) {
+        /* nothing new: record now and then that the sync is current (for lag) */
+        char sql[256];
+        snprintf(sql, sizeof(sql), "UPDATE %s.sync SET caught_up_at = now() WHERE name = $1",
+                 e->cfg->state_schema);
+        const char *p[] = {w->cfg->name};
+        rc = exec_simple(e, sql, 1, p, err, errlen);
+        if (rc == T_OK)
+            w->caught_up_written_ms = token_bucket_now_ms();
     }
     conn_changes_free(&ch);
     return rc;
@@ -485,6 +499,9 @@ static void drain_webhooks(sync_engine *e, sync_worker *w)
         check_pg(e);
     }
     conn_changes_free(&ch);
+    /* pushed changes only win when strictly newer; the ordered poll settles
+     * changes from the same second, so run it now rather than at its interval */
+    w->next_step_ms = 0;
 }
 
 static void wake_loop(sync_engine *e)
@@ -578,6 +595,66 @@ static void status_handler(void *ud, const http_server_request *req, http_server
     json_decref(st);
 }
 
+/* Writes ",a,b," for the comma list SPEC (spaces dropped) into OUT. */
+static void collections_list(const char *spec, char *out, size_t len)
+{
+    size_t j = 0;
+    out[j++] = ',';
+    for (const char *q = spec; *q && j < len - 2; q++)
+        if (*q != ' ')
+            out[j++] = *q;
+    out[j++] = ',';
+    out[j] = '\0';
+}
+
+/*
+ * Keeps only the collections named in SC->collections (with their children
+ * and the event log); an unknown name is an error.
+ */
+static int select_collections(sync_worker *w, const sync_config *sc)
+{
+    char list[1024], copy[1024];
+    collections_list(sc->collections, list, sizeof(list));
+    snprintf(copy, sizeof(copy), "%s", list);
+    for (char *tok = strtok(copy, ","); tok; tok = strtok(NULL, ",")) {
+        if (conn_schema_find(w->schema, tok) < 0) {
+            fprintf(stderr, "tether sync: sync '%s': unknown collection '%s'\n", sc->name, tok);
+            return T_ERR;
+        }
+    }
+    for (size_t k = 0; k < w->schema->n; k++) {
+        conn_collection *c = &w->schema->colls[k];
+        char needle[80];
+        snprintf(needle, sizeof(needle), ",%s,", c->parent[0] ? c->parent : c->name);
+        if (strcmp(c->name, "event") != 0 && !strstr(list, needle)) {
+            c->disabled = true;
+            c->backfill = false;
+        }
+    }
+    return T_OK;
+}
+
+/*
+ * Renews every lease this process holds. Runs on the loop's timer, so also
+ * while a long HTTP batch is in flight (never inside a transaction: the loop
+ * only runs between Postgres calls), which keeps slow backfill steps from
+ * losing their collection leases to another process.
+ */
+static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sync_engine *e = arg;
+    if (!e->pg || PQtransactionStatus(e->pg) != PQTRANS_IDLE)
+        return;
+    char sql[256], secs[32], err[T_ERRBUF_SIZE];
+    snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.lease SET expires_at = now() + make_interval(secs => $2::int) WHERE holder = $1",
+             e->cfg->state_schema);
+    const char *p[] = {e->holder, secs};
+    if (exec_simple(e, sql, 2, p, err, sizeof(err)) != T_OK)
+        log_warn("sync.lease_renew_failed", "error=\"%s\"", err);
+}
+
 /* The webhook thread wrote to the pipe: drain it and let the loop run. */
 static void on_wake(evutil_socket_t fd, short what, void *arg)
 {
@@ -613,9 +690,13 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         return T_ERR;
     e->wake_ev = event_new(e->base, e->wake[0], EV_READ | EV_PERSIST, on_wake, e);
     e->wait_timer = evtimer_new(e->base, on_wait_timer, e);
-    if (!e->wake_ev || !e->wait_timer)
+    e->renew_timer = event_new(e->base, -1, EV_PERSIST, on_renew_timer, e);
+    if (!e->wake_ev || !e->wait_timer || !e->renew_timer)
         return T_ERR;
     event_add(e->wake_ev, NULL);
+    int64_t renew_ms = (int64_t)cfg->lease_seconds * 1000 / 3;
+    struct timeval rtv = {(time_t)(renew_ms / 1000), (suseconds_t)((renew_ms % 1000) * 1000)};
+    event_add(e->renew_timer, &rtv);
     char err[T_ERRBUF_SIZE];
     for (size_t i = 0; i < cfg->nsyncs; i++) {
         const sync_config *sc = &cfg->syncs[i];
@@ -651,18 +732,8 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
             fprintf(stderr, "tether sync: %s\n", err);
             return T_ERR;
         }
-        if (sc->collections && *sc->collections) {
-            /* keep only the configured collections (their children and the event log stay) */
-            for (size_t k = 0; k < w->schema->n; k++) {
-                conn_collection *c = &w->schema->colls[k];
-                char list[1024];
-                snprintf(list, sizeof(list), ",%s,", sc->collections);
-                char needle[80];
-                snprintf(needle, sizeof(needle), ",%s,", c->parent[0] ? c->parent : c->name);
-                if (c->backfill && !strstr(list, needle))
-                    c->backfill = false;
-            }
-        }
+        if (sc->collections && *sc->collections && select_collections(w, sc) != T_OK)
+            return T_ERR;
         if (!sc->webhook_secret && cfg->webhook_listen)
             log_warn("sync.no_webhook_secret", "sync=%s webhooks=rejected", sc->name);
     }
@@ -713,6 +784,8 @@ static void engine_close(sync_engine *e)
         event_free(e->wake_ev);
     if (e->wait_timer)
         event_free(e->wait_timer);
+    if (e->renew_timer)
+        event_free(e->renew_timer);
     if (e->base)
         event_base_free(e->base);
     if (e->wake[0] >= 0)

@@ -37,7 +37,7 @@ json_t *sync_status_read(PGconn *conn, const char *state_schema, char *err, size
     snprintf(sql, sizeof(sql),
              "SELECT s.name, s.source, s.target_schema, s.feed_cursor, s.backfill_done,"
              " to_char(s.last_event_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), s.last_event_id,"
-             " extract(epoch FROM now() - s.last_event_at)::bigint, s.last_error,"
+             " CASE WHEN s.backfill_done THEN extract(epoch FROM now() - s.caught_up_at)::bigint END, s.last_error,"
              " to_char(s.last_error_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
              " l.holder, l.expires_at > now()"
              " FROM %s.sync s LEFT JOIN %s.lease l ON l.sync = s.name ORDER BY s.name",

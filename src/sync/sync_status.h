@@ -1,7 +1,8 @@
 /*
  * sync_status.h - what each sync is doing, read from the state schema: feed
  * position, backfill progress per collection, rows, lag, last event, last
- * error, lease holder. Rendered as JSON (GET /status, `tether status --json`),
+ * error, lease holder. Lag is the time since the sync last confirmed it had
+ * read the change feed up to the present (null while backfilling). Rendered as JSON (GET /status, `tether status --json`),
  * Prometheus text (GET /metrics) and plain lines or a progress bar
  * (`tether status`).
  *

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# sync_webhook.sh - signed webhooks: with polling slowed to once a minute,
-# the emulator's signed deliveries alone keep the tables current; a forged
-# signature, a stale timestamp and a replayed delivery are rejected with 400
-# and a log line. Also GET /status and /metrics, and `tether status`.
+# sync_webhook.sh - signed webhooks: with the poll interval at a minute, the
+# emulator's signed deliveries keep the tables current (each accepted batch
+# is applied and triggers an immediate poll that settles same-second
+# changes); a forged signature, a stale timestamp and a replayed delivery are
+# rejected with 400 and a log line. Also GET /status and /metrics, and `tether status`.
 set -euo pipefail
 . "$TETHER_SOURCE_DIR/tests/harness/lib.sh"
 . "$TETHER_SOURCE_DIR/tests/integration/sync_tools/lib.sh"
@@ -43,7 +44,7 @@ wait_log "$WORK/a.log" 'event=sync.webhook_rejected.*reason="replayed delivery"'
 
 # status surfaces
 curl -sf "http://127.0.0.1:$sport/status" >"$WORK/status.json" || fail "GET /status failed"
-"$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))["syncs"][0]; assert s["backfill_done"] and s["name"]=="stripe", s; assert any(c["name"]=="customer" and c["rows"]>0 for c in s["collections"]), s' "$WORK/status.json" || fail "bad /status: $(cat "$WORK/status.json")"
+"$PY" -c 'import json,sys; s=json.load(open(sys.argv[1]))["syncs"][0]; assert s["backfill_done"] and s["name"]=="stripe", s; assert isinstance(s["lag_seconds"], int), s; assert any(c["name"]=="customer" and c["rows"]>0 for c in s["collections"]), s' "$WORK/status.json" || fail "bad /status: $(cat "$WORK/status.json")"
 curl -sf "http://127.0.0.1:$sport/metrics" | grep -q '^tether_collection_rows{sync="stripe",collection="customer"} [1-9]' || fail "bad /metrics"
 "$TETHER_BIN" status --database "$DB_URL" >"$WORK/status.txt" || fail "tether status failed"
 grep -q "sync stripe (stripe -> schema stripe): real time" "$WORK/status.txt" || fail "tether status: $(cat "$WORK/status.txt")"

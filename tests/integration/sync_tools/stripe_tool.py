@@ -166,11 +166,15 @@ def compare_row(coll, obj, row, cols, diffs):
             return
 
 
-def snapshot_api(api):
+def snapshot_api(api, only=None):
     snap = {}
     for coll, path in LISTS.items():
+        if only and coll not in only:
+            continue
         snap[coll] = {o["id"]: o for o in list_all(api, path)}
     for child, (parent, field) in CHILDREN.items():
+        if parent not in snap:
+            continue
         snap[child] = {}
         for p in snap[parent].values():
             for c in (p.get(field) or {}).get("data", []):
@@ -178,9 +182,9 @@ def snapshot_api(api):
     return snap
 
 
-def differences(api, dsn, schema):
+def differences(api, dsn, schema, only=None):
     import psycopg
-    snap = snapshot_api(api)
+    snap = snapshot_api(api, only)
     diffs = []
     with psycopg.connect(dsn, autocommit=True) as conn:
         for coll, objs in snap.items():
@@ -207,7 +211,8 @@ def check(args):
     deadline = time.time() + args.timeout
     while True:
         try:
-            diffs, n = differences(args.api, args.dsn, args.schema)
+            diffs, n = differences(args.api, args.dsn, args.schema,
+                                   args.only.split(",") if args.only else None)
         except Exception as e:  # the db or tables may not exist yet
             diffs, n = [f"error: {e}"], 0
         if not diffs:
@@ -240,6 +245,7 @@ def main():
     c.add_argument("--dsn", required=True)
     c.add_argument("--schema", default="stripe")
     c.add_argument("--timeout", type=float, default=90)
+    c.add_argument("--only", help="comma list of collections to compare (default all)")
     f = sub.add_parser("faults")
     f.add_argument("--api", required=True)
     f.add_argument("settings", nargs="*")
