@@ -34,10 +34,14 @@ trap cleanup EXIT
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-wait_line() { # FILE REGEX SECS
+wait_line() { # FILE REGEX SECS PID: until FILE has a line matching REGEX (fails if PID exits)
   local i
-  for ((i = 0; i < $3 * 20; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench/ingest.sh: no '$2' in $1 after $3 s" >&2; tail -5 "$1" >&2; return 1
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$4" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench/ingest.sh: no '$2' in $1 after $3 s or the process exited" >&2; tail -5 "$1" >&2; return 1
 }
 
 if [ "$run_sse" = 1 ] && [ ! -d "$here/node_modules/@supabase/stripe-sync-engine" ]; then
@@ -64,9 +68,9 @@ tdb="$base/bench_tether?sslmode=disable"
 t=$(now)
 TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
   "$bin" sync --source stripe --api-key sk_test_tether --api-base "http://127.0.0.1:$emu_port" \
-  --database "$tdb" >"$work/sync.log" 2>&1 &
+  --database "$tdb" --status-listen 127.0.0.1:0 >"$work/sync.log" 2>&1 &
 spid=$!; pids+=("$spid")
-wait_line "$work/sync.log" "event=sync.backfill_done" 900
+wait_line "$work/sync.log" "event=sync.backfill_done" 900 "$spid"
 t_wall=$(elapsed "$t" "$(now)")
 kill "$spid"; wait "$spid" 2>/dev/null || true
 t_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")

@@ -28,10 +28,14 @@ cleanup() {
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_line() { # FILE REGEX SECS
+wait_line() { # FILE REGEX SECS PID: until FILE has a line matching REGEX (fails if PID exits)
   local i
-  for ((i = 0; i < $3 * 20; i++)); do grep -qE "$2" "$1" 2>/dev/null && return 0; sleep 0.05; done
-  echo "bench/lag.sh: no '$2' in $1 after $3 s" >&2; tail -5 "$1" >&2; return 1
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$4" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench/lag.sh: no '$2' in $1 after $3 s or the process exited" >&2; tail -5 "$1" >&2; return 1
 }
 if [ ! -d "$here/node_modules/pg" ]; then
   (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "bench/lag.sh: npm ci failed in bench/" >&2; exit 1; }
@@ -56,10 +60,10 @@ phase() {
   for _ in $(seq 1 200); do [ -s "$work/$name.port" ] && break; sleep 0.05; done
   local eport; eport=$(cat "$work/$name.port")
   TETHER_SYNC_STRIPE_POLL_INTERVAL_MS=$pms "$bin" sync --source stripe --api-key sk_test_tether \
-    --api-base "http://127.0.0.1:$eport" --database "$base/lag_$name?sslmode=disable" "${sargs[@]}" \
+    --api-base "http://127.0.0.1:$eport" --database "$base/lag_$name?sslmode=disable" --status-listen 127.0.0.1:0 "${sargs[@]}" \
     >"$work/$name.sync.log" 2>&1 &
   local spid=$!; pids+=("$spid")
-  wait_line "$work/$name.sync.log" "event=sync.backfill_done" 120
+  wait_line "$work/$name.sync.log" "event=sync.backfill_done" 120 "$spid"
   sleep 1 # the first poll after the backfill
   node "$here/lag.mjs" "$base/lag_$name?sslmode=disable" "$eport" "$changes" "$jitter" > "$work/$name.out"
   kill "$spid" "$epid"; wait "$spid" 2>/dev/null || true; wait "$epid" 2>/dev/null || true
