@@ -39,9 +39,11 @@ for i in range(n):
             ok += 1
             socks.append(s)
         else:
+            print(f"client {i}: server refused: {buf[:200]!r}", file=sys.stderr)
             s.close()
             break
-    except OSError:
+    except OSError as e:
+        print(f"client {i}: {e}", file=sys.stderr)
         break
 print(ok, flush=True)
 deadline = time.time() + 120

@@ -21,7 +21,7 @@ cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   sleep 0.5
   "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
+  [ -n "${BENCH_KEEP:-}" ] || rm -rf "$work"
 }
 trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
@@ -65,12 +65,15 @@ chmod 644 "$work/pgbouncer.ini" "$work/users.txt"
 runas=${TETHER_TEST_PG_RUNAS:-}
 if [ -n "$runas" ]; then chown "$runas" "$work"; fi
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-if [ -n "$runas" ]; then runuser -u "$runas" -- pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 &
+if [ -n "$runas" ]; then
+  # runuser's PAM session resets the open-files limit: raise it to the hard one.
+  runuser -u "$runas" -- bash -c 'ulimit -n "$(ulimit -Hn)"; exec pgbouncer "$1"' _ "$work/pgbouncer.ini" >/dev/null 2>&1 &
 else pgbouncer "$work/pgbouncer.ini" >/dev/null 2>&1 & fi
 pids+=($!)
 wait_port "$bport"
 bpid=$(cat "$work/pgbouncer.pid")
 pids+=("$bpid")
+
 
 tps() { # PORT CLIENTS MODE
   PGPORT=$1 PGDATABASE=bench PGSSLMODE=disable pgbench -n -S -M "$3" -c "$2" -j 2 -T "$secs" 2>/dev/null \
@@ -95,27 +98,36 @@ idle_run() { # NAME PORT PID N
   local before after got
   before=$(rss_kb "$3")
   touch "$work/hold"
-  python3 "$here/idle_clients.py" 127.0.0.1 "$2" postgres bench "$4" "$work/hold" >"$work/idle.out" &
+  python3 "$here/idle_clients.py" 127.0.0.1 "$2" postgres bench "$4" "$work/hold" >"$work/idle-$1.out" 2>"$work/idle-$1.err" &
   local ipid=$!
-  for ((i = 0; i < 600; i++)); do [ -s "$work/idle.out" ] && break; sleep 0.2; done
-  got=$(head -n 1 "$work/idle.out")
+  for ((i = 0; i < 600; i++)); do [ -s "$work/idle-$1.out" ] && break; sleep 0.2; done
+  got=$(head -n 1 "$work/idle-$1.out")
+  [ -n "$got" ] || { echo "idle clients for $1 failed:" >&2; cat "$work/idle-$1.err" >&2; tail -n 5 "$work/pgbouncer.log" >&2; }
   after=$(rss_kb "$3")
   rm -f "$work/hold"; wait "$ipid" || true
   printf '| %s | %s | %s | %s | %s |\n' "$1" "$got" "$((before / 1024))" "$((after / 1024))" \
     "$(awk -v a="$after" -v b="$before" -v n="${got:-0}" 'BEGIN{ if (n > 0) printf "%.1f", (a-b)/n; else print "-" }')"
 }
-# Each client of a session proxy holds an upstream connection, so the number
-# of idle clients is bounded by the cluster's max_connections.
+# Each tether client session holds an upstream connection from login on, so
+# tether's idle clients are bounded by the cluster's max_connections;
+# pgbouncer logs clients in without a server connection and gets all of them.
 n=$idle
-[ "$n" -gt $((max_conn - 30)) ] && n=$((max_conn - 30))
+[ "$n" -gt $((max_conn - 100)) ] && n=$((max_conn - 100))
 echo "## Proxy: resident memory with idle clients"
 echo
-echo "Asked for $idle idle clients; capped at $n by the bench cluster's max_connections=$max_conn"
-echo "(both proxies hold one upstream connection per client session)."
+echo "Asked for $idle idle clients (startup + auth, then idle). tether holds one upstream"
+echo "connection per client from login on, so it is capped at $n by the bench cluster's"
+echo "max_connections=$max_conn; pgbouncer (session mode) gets all $idle."
 echo
 echo "| proxy | idle clients connected | RSS before (MiB) | RSS with them (MiB) | KiB per client |"
 echo "| --- | --- | --- | --- | --- |"
+backends() { psql -X -tA -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"; }
+settle() { # wait until the previous run's upstream connections are gone
+  for ((i = 0; i < 150; i++)); do [ "$(backends)" -le 80 ] && return 0; sleep 0.2; done
+  echo "bench: $(backends) upstream connections still open 30 s after the idle clients left" >&2
+}
+settle
 idle_run tether "$tport" "$tpid" "$n"
-sleep 1
-idle_run pgbouncer "$bport" "$bpid" "$n"
+settle
+idle_run pgbouncer "$bport" "$bpid" "$idle"
 echo

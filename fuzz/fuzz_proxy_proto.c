@@ -23,7 +23,8 @@ static void fuzz_frames(const uint8_t *data, size_t size, proto_side side)
     while (pos < size) {
         proto_header h;
         const char *reason = NULL;
-        proto_frame_status st = proto_frame_header(data + pos, size - pos, side, 1 << 20, &h, &reason);
+        proto_frame_status st =
+            proto_frame_header(data + pos, size - pos, side, 1 << 20, &h, &reason);
         if (st != PROTO_FRAME_OK)
             return;
         if (h.total > size - pos)
@@ -99,8 +100,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
                 break;
         }
         if (n > 0)
-            proxy_scram_client_final(&c, "pw", (const uint8_t *)msg, strlen(msg), out, sizeof(out),
-                                     &reason);
+            proxy_scram_client_final(&c, "pw", NULL, (const uint8_t *)msg, strlen(msg), out,
+                                     sizeof(out), &reason);
         proxy_scram_client_verify(&c, data, size, &reason);
         break;
     }

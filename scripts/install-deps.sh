@@ -12,7 +12,6 @@ PACKAGES=(
   # libraries
   libpq-dev libpg-query-dev libcurl4-openssl-dev libssl-dev libjansson-dev
   libevent-dev libmicrohttpd-dev libinih-dev libcmocka-dev
-  libprotobuf-c-dev  # protobuf-c.h for libpg_query's pg_query.pb-c.h (classifier)
   # real Postgres server and clients for tests
   postgresql postgresql-client postgresql-contrib pgbouncer
   python3 python3-psycopg

@@ -6,6 +6,8 @@
  *
  * Like Salesforce, at most SF_QUERY_MAX_CURSORS cursors stay open; the least
  * recently used one is dropped (its locator then gives INVALID_QUERY_LOCATOR).
+ * Field paths may follow one parent relationship (Account.Name, Owner.Name,
+ * Account__r.Name) in SELECT, WHERE and ORDER BY.
  * The engine owns its cursors; sf_query_engine_free() releases them. Result
  * JSON is returned as a new reference for the caller to json_decref().
  */
@@ -22,11 +24,18 @@
 #define SF_QUERY_DEFAULT_BATCH 2000
 #define SF_QUERY_MIN_BATCH 200
 
+/* A selected/filtered field: F of this object, or (REF set) F of the record
+ * the reference field REF points to ("Account.Name"). */
+typedef struct sf_path {
+    const sf_field *ref;
+    const sf_field *f;
+} sf_path;
+
 typedef struct sf_cursor {
     uint64_t serial; /* 0: free slot */
     uint64_t used;   /* LRU clock */
     const sf_object *obj;
-    const sf_field **fields;
+    sf_path *fields;
     size_t nfields;
     uint32_t *rows;
     size_t nrows;
@@ -39,6 +48,7 @@ typedef struct sf_query_engine {
     uint64_t clock;
 } sf_query_engine;
 
+/* Frees every open cursor; QE (zero-initialised to start) can be reused. */
 void sf_query_engine_free(sf_query_engine *qe);
 
 /*

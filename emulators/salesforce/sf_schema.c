@@ -280,7 +280,7 @@ static json_t *sf_schema_urls(const sf_object *obj, const char *version)
 {
     char base[128];
     snprintf(base, sizeof(base), "/services/data/v%s/sobjects/%s", version, obj->name);
-    return json_pack("{s:s, s:s++, s:s++, s:s++}", "sobject", base, "describe", base,
+    return json_pack("{s:s, s:s+, s:s+, s:s+}", "sobject", base, "describe", base,
                      "/describe", "rowTemplate", base, "/{ID}", "defaultValues", base,
                      "/defaultValues?recordTypeId&fields");
 }
@@ -326,7 +326,7 @@ static json_t *sf_schema_field_json(const sf_field *f)
     bool calculated = f->source == SF_SRC_FULLNAME || (f->flags & SF_F_CALCULATED);
     json_t *j = json_pack(
         "{s:s, s:s, s:s, s:s, s:i, s:i, s:i, s:i, s:i, s:b, s:b, s:b, s:b, s:b, s:b, s:b, "
-        "s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:o, s:o}",
+        "s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:b, s:o, s:o}",
         "name", f->name, "label", f->label, "type", sf_schema_type_name(f->type), "soapType",
         sf_schema_soap_type(f->type), "length", length, "byteLength", length * 3, "precision",
         numeric && f->type != SF_T_INT ? f->length : 0, "scale", numeric ? f->scale : 0,
@@ -342,6 +342,7 @@ static json_t *sf_schema_field_json(const sf_field *f)
         (f->flags & SF_F_NAMEFIELD) != 0, "restrictedPicklist", (f->flags & SF_F_RESTRICTED) != 0,
         "dependentPicklist", 0, "htmlFormatted", 0, "picklistValues", picklist, "referenceTo",
         refs);
+    assert(j);
     /* nillable as describe reports it: booleans never, otherwise the flag. */
     json_object_set_new(j, "nillable",
                         json_boolean(f->type != SF_T_BOOLEAN && (f->flags & SF_F_NILLABLE)));

@@ -85,6 +85,7 @@ typedef struct sf_object {
 /* Assigns slots; idempotent and must run before anything else here. */
 void sf_schema_init(void);
 
+/* Number of objects, and the I-th one (NULL past the end). */
 size_t sf_schema_object_count(void);
 const sf_object *sf_schema_object_at(size_t i);
 /* Case-insensitive lookup by API name; NULL when unknown. */
@@ -94,8 +95,11 @@ const sf_object *sf_schema_object_by_prefix(const char *prefix);
 /* Case-insensitive field lookup; NULL when unknown. */
 const sf_field *sf_schema_field(const sf_object *obj, const char *name);
 
+/* describe() type name ("string", "reference", ...). */
 const char *sf_schema_type_name(sf_ftype t);
+/* int/double/currency/percent. */
 bool sf_schema_type_is_numeric(sf_ftype t);
+/* string-like types compared as text (string, email, phone, url, picklist, textarea). */
 bool sf_schema_type_is_text(sf_ftype t);
 
 /* describeGlobal body and sobjects/X/describe body. VERSION like "59.0". */

@@ -60,6 +60,7 @@ typedef struct sf_error {
     char field[64]; /* "" when the error names no field */
 } sf_error;
 
+/* Fills ERR (message printf-formatted, truncated to fit; FIELD may be NULL). */
 void sf_error_set(sf_error *err, int status, const char *code, const char *field,
                   const char *fmt, ...) __attribute__((format(printf, 5, 6)));
 /* [{"message","errorCode","fields"}] — new reference. */
@@ -74,10 +75,16 @@ typedef struct sf_change {
     char **vals;  /* nslots entries, NULL = null */
 } sf_change;
 
-/* Creates the admin user USERNAME. T_OK, or T_ERR on allocation failure. */
+/*
+ * Initialises ST (schema slots included) and creates the admin user
+ * USERNAME, dated a day back. T_OK, or T_ERR on allocation failure (then
+ * call sf_store_free). USERNAME is copied.
+ */
 int sf_store_init(sf_store *st, const char *username);
+/* Frees every record of ST; ST may be initialised again afterwards. */
 void sf_store_free(sf_store *st);
 
+/* The table of OBJ (never NULL for a schema object). */
 sf_table *sf_store_table(sf_store *st, const sf_object *obj);
 
 /* Next SystemModstamp: max(now, last + 1) milliseconds. */
@@ -121,6 +128,7 @@ int sf_store_prepare(sf_store *st, const sf_object *obj, uint32_t idx, const jso
                      sf_change *change, sf_error *err);
 /* Applies CHANGE (consumes its values) and writes the record id to ID_OUT. */
 void sf_store_apply(sf_store *st, sf_change *change, char *id_out);
+/* Frees a prepared change that will not be applied (idempotent). */
 void sf_change_free(sf_change *change);
 
 /* Soft-deletes a record. ENTITY_IS_DELETED / NOT_FOUND / MALFORMED_ID in ERR. */

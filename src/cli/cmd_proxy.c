@@ -23,9 +23,9 @@ static void proxy_help(void)
            "  --users FILE           users file (\"user\" \"secret\" per line, like pgbouncer)\n"
            "  --tls-cert FILE        TLS certificate offered to clients\n"
            "  --tls-key FILE         TLS private key\n"
+           "  -h, --help             show this help\n"
            "\nSignals: SIGTERM/SIGINT drain and stop, SIGHUP reloads users, TLS and limits.\n"
-           "See docs/proxy.md.\n"
-           "  -h, --help             show this help\n");
+           "See docs/proxy.md.\n");
 }
 
 /* What SIGHUP needs to rebuild the configuration the way startup did. */

@@ -51,8 +51,7 @@ void conn_changes_free(conn_changes *ch)
             json_decref(ch->items[i].event);
     }
     free(ch->items);
-    ch->items = NULL;
-    ch->n = ch->cap = 0;
+    memset(ch, 0, sizeof(*ch));
 }
 
 int conn_schema_find(const conn_schema *s, const char *name)

@@ -102,6 +102,9 @@ typedef struct conn_changes {
     int64_t server_time;    /* the API's clock when this was read */
     char next_cursor[256];  /* durable cursor to store (may equal the old) */
     size_t new_events;      /* feed entries seen in this read */
+    bool strictly_newer;    /* pushed (webhook) changes: an equal version never
+                               replaces a row, so a late push cannot undo a
+                               same-second newer change; the ordered poll can */
 } conn_changes;
 
 /* One page request of a backfill, for one collection. */

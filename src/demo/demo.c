@@ -15,7 +15,9 @@
 #include "util/common.h"
 #include "util/proc.h"
 
+#include <curl/curl.h>
 #include <dirent.h>
+#include <jansson.h>
 #include <errno.h>
 #include <limits.h>
 #include <pwd.h>
@@ -188,8 +190,15 @@ static long demo_count_customers(PGconn *conn)
     return n;
 }
 
-static void demo_progress(long done, long total)
+static void demo_progress(long *last_shown, long done, long total)
 {
+    if (!isatty(STDOUT_FILENO)) { /* plain output: one line per change */
+        if (done != *last_shown)
+            printf("tether demo: backfilling stripe.customer %ld/%ld\n", done, total);
+        *last_shown = done;
+        fflush(stdout);
+        return;
+    }
     int width = 40, filled = total > 0 ? (int)(done * width / total) : 0;
     if (filled > width)
         filled = width;
@@ -206,10 +215,10 @@ static int demo_wait_backfill(demo_state *st, long total)
     PGconn *conn = pgconn_connect(st->admin_url, "tether-demo", err, sizeof(err));
     if (!conn)
         return T_ERR;
-    long n = 0;
+    long n = 0, last_shown = -1;
     for (int i = 0; i < 1200 && !demo_stop_requested; i++) {
         n = demo_count_customers(conn);
-        demo_progress(n < 0 ? 0 : n, total);
+        demo_progress(&last_shown, n < 0 ? 0 : n, total);
         if (n >= total)
             break;
         char name[32];
@@ -223,9 +232,87 @@ static int demo_wait_backfill(demo_state *st, long total)
         struct timespec pause = {0, 100 * 1000000L};
         nanosleep(&pause, NULL);
     }
-    printf("\n");
+    if (isatty(STDOUT_FILENO))
+        printf("\n");
     PQfinish(conn);
     return n >= total ? T_OK : T_ERR;
+}
+
+/* Collects a response body for demo_api_post. */
+static size_t demo_collect(char *ptr, size_t size, size_t nmemb, void *userdata)
+{
+    json_t **buf = userdata;
+    size_t n = size * nmemb;
+    json_t *prev = *buf;
+    const char *old = prev ? json_string_value(prev) : "";
+    size_t oldlen = prev ? json_string_length(prev) : 0;
+    char *joined = malloc(oldlen + n + 1);
+    if (!joined)
+        return 0;
+    memcpy(joined, old, oldlen);
+    memcpy(joined + oldlen, ptr, n);
+    joined[oldlen + n] = '\0';
+    *buf = json_stringn(joined, oldlen + n);
+    json_decref(prev);
+    free(joined);
+    return n;
+}
+
+/*
+ * POSTs the form BODY to the emulator at PATH and copies the created object's
+ * id into ID. Returns T_OK, or T_ERR when the call or the answer failed.
+ */
+static int demo_api_post(const demo_state *st, const char *path, const char *body, char *id,
+                         size_t idlen)
+{
+    char url[256];
+    snprintf(url, sizeof(url), "http://127.0.0.1:%d%s", st->api_port, path);
+    CURL *curl = curl_easy_init();
+    if (!curl)
+        return T_ERR;
+    json_t *text = NULL;
+    curl_easy_setopt(curl, CURLOPT_URL, url);
+    curl_easy_setopt(curl, CURLOPT_USERPWD, DEMO_API_KEY ":");
+    curl_easy_setopt(curl, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, demo_collect);
+    curl_easy_setopt(curl, CURLOPT_WRITEDATA, &text);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT, 10L);
+    long status = 0;
+    int rc = T_ERR;
+    if (curl_easy_perform(curl) == CURLE_OK &&
+        curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK && status == 200 &&
+        text) {
+        json_t *obj = json_loads(json_string_value(text), 0, NULL);
+        const char *got = json_string_value(json_object_get(obj, "id"));
+        if (got && strlen(got) < idlen) {
+            memcpy(id, got, strlen(got) + 1);
+            rc = T_OK;
+        }
+        json_decref(obj);
+    }
+    json_decref(text);
+    curl_easy_cleanup(curl);
+    return rc;
+}
+
+/*
+ * Creates the customer the seed's example queries look for (metadata
+ * user_id = user_abc) with a product, a monthly price and a subscription.
+ */
+static int demo_seed_example(const demo_state *st)
+{
+    char cus[64], prod[64], price[64], sub[64], body[256];
+    if (demo_api_post(st, "/v1/customers",
+                      "email=abc%40example.com&name=Ada%20Example&metadata%5Buser_id%5D=user_abc",
+                      cus, sizeof(cus)) != T_OK ||
+        demo_api_post(st, "/v1/products", "name=Tether%20Pro", prod, sizeof(prod)) != T_OK)
+        return T_ERR;
+    snprintf(body, sizeof(body),
+             "product=%s&unit_amount=2000&currency=usd&recurring%%5Binterval%%5D=month", prod);
+    if (demo_api_post(st, "/v1/prices", body, price, sizeof(price)) != T_OK)
+        return T_ERR;
+    snprintf(body, sizeof(body), "customer=%s&items%%5B0%%5D%%5Bprice%%5D=%s", cus, price);
+    return demo_api_post(st, "/v1/subscriptions", body, sub, sizeof(sub));
 }
 
 static void demo_print_instructions(const demo_state *st)
@@ -332,15 +419,25 @@ int demo_run(const demo_options *opts, const char *self_path)
     char listen[64], seed[16], api_base[64], proxy_listen[64], users[PATH_MAX];
     snprintf(listen, sizeof(listen), "127.0.0.1:%d", st.api_port);
     snprintf(seed, sizeof(seed), "%d", opts->seed_customers);
-    char *emu_args[] = {"emulate", "stripe", "--listen", listen, "--seed-customers", seed, NULL};
+    char seed_subs[16];
+    snprintf(seed_subs, sizeof(seed_subs), "%d", opts->seed_customers / 2);
+    char *emu_args[] = {"emulate",     "stripe", "--listen",           listen,
+                        "--seed-customers", seed, "--seed-products", "5",
+                        "--seed-prices", "10",  "--seed-subscriptions", seed_subs,
+                        NULL};
     if (demo_spawn_self(&st, self_path, "emulator", emu_args) < 0 ||
         proc_wait_port("127.0.0.1", st.api_port, 30000) != T_OK) {
         fprintf(stderr, "tether demo: the Stripe emulator did not start; see %s/emulator.log\n",
                 st.logs);
         goto failed;
     }
+    if (demo_seed_example(&st) != T_OK) {
+        fprintf(stderr, "tether demo: could not create the example customer; see %s/emulator.log\n",
+                st.logs);
+        goto failed;
+    }
     demo_say("Stripe emulator is up on 127.0.0.1:%d with %d customers", st.api_port,
-             opts->seed_customers);
+             opts->seed_customers + 1);
 
     snprintf(api_base, sizeof(api_base), "http://127.0.0.1:%d", st.api_port);
     char *sync_args[] = {"sync", "--source", "stripe", "--api-key", DEMO_API_KEY, "--api-base",
@@ -364,7 +461,7 @@ int demo_run(const demo_options *opts, const char *self_path)
     }
     demo_say("proxy is up on 127.0.0.1:%d", st.proxy_port);
 
-    if (demo_wait_backfill(&st, opts->seed_customers) != T_OK) {
+    if (demo_wait_backfill(&st, opts->seed_customers + 1) != T_OK) {
         if (!demo_stop_requested)
             fprintf(stderr, "tether demo: the backfill did not finish; see %s/sync.log\n",
                     st.logs);

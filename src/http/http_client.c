@@ -7,6 +7,7 @@
 #include "util/log.h"
 
 #include <curl/curl.h>
+#include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -16,7 +17,12 @@
 #define HTTP_DEFAULT_TIMEOUT_MS 30000L
 #define HTTP_POLL_MAX_MS 100
 
-int http_client_init(http_client *c, token_bucket *bucket)
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg);
+static void on_pace_timer(evutil_socket_t fd, short what, void *arg);
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp);
+static int on_curl_timeout(CURLM *multi, long timeout_ms, void *userp);
+
+int http_client_init_base(http_client *c, token_bucket *bucket, struct event_base *base)
 {
     memset(c, 0, sizeof(*c));
     static int global_done;
@@ -24,22 +30,51 @@ int http_client_init(http_client *c, token_bucket *bucket)
         curl_global_init(CURL_GLOBAL_DEFAULT);
         global_done = 1;
     }
+    c->base = base;
+    if (!c->base) {
+        c->base = event_base_new();
+        c->own_base = true;
+    }
     c->multi = curl_multi_init();
-    if (!c->multi)
-        return T_ERR;
+    if (!c->base || !c->multi)
+        goto failed;
+    c->curl_timer = evtimer_new(c->base, on_curl_timer, c);
+    c->pace_timer = evtimer_new(c->base, on_pace_timer, c);
+    if (!c->curl_timer || !c->pace_timer)
+        goto failed;
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETFUNCTION, on_curl_socket);
+    curl_multi_setopt(c->multi, CURLMOPT_SOCKETDATA, c);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERFUNCTION, on_curl_timeout);
+    curl_multi_setopt(c->multi, CURLMOPT_TIMERDATA, c);
     c->bucket = bucket;
     c->max_attempts = HTTP_DEFAULT_ATTEMPTS;
     c->timeout_ms = HTTP_DEFAULT_TIMEOUT_MS;
     c->backoff_base_ms = 200;
     c->backoff_max_ms = 10000;
     return T_OK;
+failed:
+    http_client_cleanup(c);
+    return T_ERR;
+}
+
+int http_client_init(http_client *c, token_bucket *bucket)
+{
+    return http_client_init_base(c, bucket, NULL);
 }
 
 void http_client_cleanup(http_client *c)
 {
     if (c->multi)
-        curl_multi_cleanup(c->multi);
+        curl_multi_cleanup(c->multi); /* removes every socket: events freed in on_curl_socket */
     c->multi = NULL;
+    if (c->curl_timer)
+        event_free(c->curl_timer);
+    if (c->pace_timer)
+        event_free(c->pace_timer);
+    c->curl_timer = c->pace_timer = NULL;
+    if (c->own_base && c->base)
+        event_base_free(c->base);
+    c->base = NULL;
 }
 
 void http_request_init(http_request *r, const char *method, const char *url)
@@ -209,6 +244,136 @@ static void finish_attempt(http_client *c, http_request *r, CURLcode cc, int64_t
              status, r->attempts, (long long)wait, r->error);
 }
 
+/* Reads curl's finished transfers and settles their attempts. */
+static void settle_finished(http_client *c)
+{
+    CURLMsg *msg;
+    int left;
+    while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
+        if (msg->msg != CURLMSG_DONE)
+            continue;
+        http_request *r = NULL;
+        curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
+        if (!r || !r->in_flight)
+            continue;
+        finish_attempt(c, r, msg->data.result, token_bucket_now_ms());
+        if (r->done)
+            c->remaining--;
+    }
+}
+
+/* Starts every request that is due and has a token; arms the pace timer. */
+static void schedule(http_client *c)
+{
+    int64_t now = token_bucket_now_ms();
+    int64_t wait_ms = HTTP_POLL_MAX_MS; /* also how often the stop flag is seen */
+    for (size_t i = 0; i < c->batch_n; i++) {
+        http_request *r = &c->batch[i];
+        if (r->done || r->in_flight)
+            continue;
+        if (r->next_at_ms > now) {
+            if (r->next_at_ms - now < wait_ms)
+                wait_ms = r->next_at_ms - now;
+            continue;
+        }
+        if (c->daily_budget > 0) {
+            int64_t day = (int64_t)time(NULL) / 86400;
+            if (day != c->budget_day) {
+                c->budget_day = day;
+                c->used_today = 0;
+            }
+            if (c->used_today >= c->daily_budget) {
+                if (c->used_today == c->daily_budget) {
+                    log_warn("http.daily_budget_exhausted", "budget=%ld", c->daily_budget);
+                    c->used_today++; /* log once a day */
+                }
+                continue; /* waits for the next UTC day; re-checked every pace tick */
+            }
+        }
+        int64_t w = c->bucket ? token_bucket_take(c->bucket, now) : 0;
+        if (w > 0) {
+            r->next_at_ms = now + w;
+            if (w < wait_ms)
+                wait_ms = w;
+            continue;
+        }
+        if (start_transfer(c, r) != T_OK) {
+            r->done = true;
+            snprintf(r->error, sizeof(r->error), "out of memory");
+            c->remaining--;
+        } else if (c->daily_budget > 0) {
+            c->used_today++;
+        }
+    }
+    struct timeval tv = {(time_t)(wait_ms / 1000), (suseconds_t)((wait_ms % 1000) * 1000)};
+    evtimer_add(c->pace_timer, &tv);
+}
+
+static void on_pace_timer(evutil_socket_t fd, short what, void *arg)
+{
+    http_client *c = arg;
+    if (c->batch && c->remaining > 0)
+        schedule(c);
+}
+
+static void on_curl_timer(evutil_socket_t fd, short what, void *arg)
+{
+    http_client *c = arg;
+    int running = 0;
+    curl_multi_socket_action(c->multi, CURL_SOCKET_TIMEOUT, 0, &running);
+    settle_finished(c);
+    if (c->batch && c->remaining > 0)
+        schedule(c);
+}
+
+static void on_socket_event(evutil_socket_t fd, short what, void *arg)
+{
+    http_client *c = arg;
+    int flags = ((what & EV_READ) ? CURL_CSELECT_IN : 0) | ((what & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+    int running = 0;
+    curl_multi_socket_action(c->multi, fd, flags, &running);
+    settle_finished(c);
+    if (c->batch && c->remaining > 0)
+        schedule(c);
+}
+
+static int on_curl_socket(CURL *easy, curl_socket_t s, int what, void *userp, void *socketp)
+{
+    http_client *c = userp;
+    struct event *ev = socketp;
+    if (what == CURL_POLL_REMOVE) {
+        if (ev)
+            event_free(ev);
+        curl_multi_assign(c->multi, s, NULL);
+        return 0;
+    }
+    short kind = (short)(((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0) |
+                         EV_PERSIST);
+    if (ev) {
+        event_del(ev);
+        event_assign(ev, c->base, s, kind, on_socket_event, c);
+    } else {
+        ev = event_new(c->base, s, kind, on_socket_event, c);
+        if (!ev)
+            return -1;
+        curl_multi_assign(c->multi, s, ev);
+    }
+    event_add(ev, NULL);
+    return 0;
+}
+
+static int on_curl_timeout(CURLM *multi, long timeout_ms, void *userp)
+{
+    http_client *c = userp;
+    if (timeout_ms < 0) {
+        evtimer_del(c->curl_timer);
+        return 0;
+    }
+    struct timeval tv = {timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+    evtimer_add(c->curl_timer, &tv);
+    return 0;
+}
+
 int http_client_run(http_client *c, http_request *reqs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {
@@ -218,13 +383,12 @@ int http_client_run(http_client *c, http_request *reqs, size_t n)
         reqs[i].status = 0;
         reqs[i].error[0] = '\0';
     }
-    size_t remaining = n;
-    bool stopped = false;
-    while (remaining > 0) {
-        int64_t now = token_bucket_now_ms();
-        int64_t wait_ms = HTTP_POLL_MAX_MS;
-        if (c->stop && *c->stop && !stopped) {
-            stopped = true;
+    c->batch = reqs;
+    c->batch_n = n;
+    c->remaining = n;
+    schedule(c);
+    while (c->remaining > 0) {
+        if (c->stop && *c->stop) {
             for (size_t i = 0; i < n; i++) {
                 http_request *r = &reqs[i];
                 if (r->in_flight) {
@@ -234,58 +398,16 @@ int http_client_run(http_client *c, http_request *reqs, size_t n)
                 if (!r->done) {
                     r->done = true;
                     snprintf(r->error, sizeof(r->error), "stopped");
-                    remaining--;
                 }
             }
+            c->remaining = 0;
             break;
         }
-        for (size_t i = 0; i < n; i++) {
-            http_request *r = &reqs[i];
-            if (r->done || r->in_flight)
-                continue;
-            if (r->next_at_ms > now) {
-                if (r->next_at_ms - now < wait_ms)
-                    wait_ms = r->next_at_ms - now;
-                continue;
-            }
-            int64_t w = c->bucket ? token_bucket_take(c->bucket, now) : 0;
-            if (w > 0) {
-                r->next_at_ms = now + w;
-                if (w < wait_ms)
-                    wait_ms = w;
-                continue;
-            }
-            if (start_transfer(c, r) != T_OK) {
-                r->done = true;
-                snprintf(r->error, sizeof(r->error), "out of memory");
-                remaining--;
-            }
-        }
-        int running = 0;
-        curl_multi_perform(c->multi, &running);
-        CURLMsg *msg;
-        int left;
-        while ((msg = curl_multi_info_read(c->multi, &left)) != NULL) {
-            if (msg->msg != CURLMSG_DONE)
-                continue;
-            http_request *r = NULL;
-            curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, (char **)&r);
-            if (!r || !r->in_flight)
-                continue;
-            finish_attempt(c, r, msg->data.result, token_bucket_now_ms());
-            if (r->done)
-                remaining--;
-        }
-        if (remaining == 0)
-            break;
-        int numfds = 0;
-        if (running > 0)
-            curl_multi_poll(c->multi, NULL, 0, (int)(wait_ms < 1 ? 1 : wait_ms), &numfds);
-        else if (wait_ms > 0) {
-            struct timespec ts = {wait_ms / 1000, (wait_ms % 1000) * 1000000L};
-            nanosleep(&ts, NULL);
-        }
+        event_base_loop(c->base, EVLOOP_ONCE);
     }
+    evtimer_del(c->pace_timer);
+    c->batch = NULL;
+    c->batch_n = 0;
     int rc = T_OK;
     for (size_t i = 0; i < n; i++)
         if (reqs[i].error[0])

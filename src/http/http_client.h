@@ -5,8 +5,13 @@
  * 5xx, transport errors and timeouts, and bodies that are not the JSON the
  * caller expected (truncated responses).
  *
- * The batch call is synchronous for its caller: it returns when every request
- * of the batch has finished (success, a final 4xx, or retries exhausted).
+ * Transfers are driven by libevent: curl_multi_socket_action() with an event
+ * per socket and an event timer for curl's timeouts and for pacing, on an
+ * event_base that the caller may share (the sync engine uses one base per
+ * process for HTTP, its wake-ups and its timers). The batch call is
+ * synchronous for its caller: it runs the base until every request of the
+ * batch has finished (success, a final 4xx, or retries exhausted); it must
+ * not be called from inside a callback of that base.
  *
  * Memory: the caller owns each http_request and the strings it points to;
  * the response (resp, json) belongs to the request and is released by
@@ -52,18 +57,35 @@ typedef struct http_client_stats {
     uint64_t requests, retries, throttled, failures;
 } http_client_stats;
 
+struct event_base;
+struct event;
+
 typedef struct http_client {
     void *multi;
+    struct event_base *base;        /* borrowed, or owned when own_base */
+    bool own_base;
+    struct event *curl_timer;       /* curl's timeout */
+    struct event *pace_timer;       /* next paced start or retry */
+    http_request *batch;            /* the batch being run */
+    size_t batch_n, remaining;
     token_bucket *bucket;           /* shared, not owned; may be NULL */
     int max_attempts;               /* default 8 */
     long timeout_ms;                /* per attempt, default 30000 */
     int64_t backoff_base_ms;        /* default 200 */
     int64_t backoff_max_ms;         /* default 10000 */
     volatile sig_atomic_t *stop;    /* when set, the batch is abandoned */
+    long daily_budget;              /* requests per UTC day, 0 = unlimited */
+    long used_today;
+    int64_t budget_day;             /* unix day of used_today */
     http_client_stats stats;
 } http_client;
 
-/* Initialises C over BUCKET (may be NULL). Returns T_OK or T_ERR. */
+/*
+ * Initialises C over BUCKET (may be NULL) on event base BASE (NULL: the
+ * client makes and owns one). Returns T_OK or T_ERR.
+ */
+int http_client_init_base(http_client *c, token_bucket *bucket, struct event_base *base);
+/* Same with a base of its own. */
 int http_client_init(http_client *c, token_bucket *bucket);
 void http_client_cleanup(http_client *c);
 

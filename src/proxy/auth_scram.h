@@ -38,7 +38,7 @@ typedef struct proxy_scram_server {
     proxy_scram_keys keys;
     char client_first_bare[SCRAM_MSG_MAX];
     char server_first[SCRAM_MSG_MAX];
-    char gs2_b64[16];   /* expected c= value */
+    char gs2_b64[16]; /* expected c= value */
     char nonce[SCRAM_MSG_MAX];
 } proxy_scram_server;
 
@@ -58,6 +58,16 @@ int proxy_scram_server_first(proxy_scram_server *s, const uint8_t *data, size_t 
 int proxy_scram_server_final(proxy_scram_server *s, const uint8_t *data, size_t len, char *out,
                              size_t outlen, const char **reason);
 
+/* Keys derived from the upstream password for one salt and iteration count,
+ * so that repeated logins skip PBKDF2. Caller-owned; zero-initialise. */
+typedef struct proxy_scram_cache {
+    int valid;
+    int iterations;
+    char salt_b64[96];
+    uint8_t client_key[SCRAM_KEY_LEN];
+    uint8_t server_key[SCRAM_KEY_LEN];
+} proxy_scram_cache;
+
 typedef struct proxy_scram_client {
     char client_first_bare[SCRAM_MSG_MAX];
     char auth_message[3 * SCRAM_MSG_MAX];
@@ -68,12 +78,14 @@ typedef struct proxy_scram_client {
 int proxy_scram_client_first(proxy_scram_client *c, char *out, size_t outlen);
 
 /*
- * Client step 2: reads the server-first message, derives keys from PASSWORD,
- * writes the client-final message into OUT. Returns its length, or -1 with
- * REASON.
+ * Client step 2: reads the server-first message, derives keys from PASSWORD
+ * (or takes them from CACHE when its salt and iteration count match; CACHE may
+ * be NULL, and is filled after a derivation), writes the client-final message
+ * into OUT. Returns its length, or -1 with REASON.
  */
-int proxy_scram_client_final(proxy_scram_client *c, const char *password, const uint8_t *data,
-                             size_t len, char *out, size_t outlen, const char **reason);
+int proxy_scram_client_final(proxy_scram_client *c, const char *password, proxy_scram_cache *cache,
+                             const uint8_t *data, size_t len, char *out, size_t outlen,
+                             const char **reason);
 
 /* Client step 3: checks the server's signature. T_OK or T_ERR with REASON. */
 int proxy_scram_client_verify(proxy_scram_client *c, const uint8_t *data, size_t len,

@@ -101,6 +101,7 @@ int proxy_users_parse(const char *text, const char *name, proxy_users **out, cha
         u->items[u->n].name = user;
         u->items[u->n].secret = secret;
         u->items[u->n].kind = proxy_users_kind(secret);
+        u->items[u->n].derived = NULL;
         u->n++;
     next:
         line = eol ? eol + 1 : NULL;
@@ -139,7 +140,7 @@ int proxy_users_load(const char *path, proxy_users **out, char *errbuf, size_t e
     return rc;
 }
 
-const proxy_user *proxy_users_find(const proxy_users *users, const char *name)
+proxy_user *proxy_users_find(proxy_users *users, const char *name)
 {
     if (!users)
         return NULL;
@@ -156,6 +157,7 @@ void proxy_users_free(proxy_users *users)
     for (size_t i = 0; i < users->n; i++) {
         free(users->items[i].name);
         free(users->items[i].secret);
+        free(users->items[i].derived);
     }
     free(users->items);
     free(users);

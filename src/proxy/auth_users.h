@@ -20,10 +20,15 @@ typedef enum proxy_secret_kind {
     PROXY_SECRET_SCRAM,
 } proxy_secret_kind;
 
+struct proxy_scram_keys;
+
 typedef struct proxy_user {
     char *name;
     char *secret;
     proxy_secret_kind kind;
+    /* SCRAM keys derived from a plaintext secret on first use (PBKDF2 is
+     * slow); owned by the table, NULL until then. */
+    struct proxy_scram_keys *derived;
 } proxy_user;
 
 typedef struct proxy_users {
@@ -45,7 +50,7 @@ int proxy_users_parse(const char *text, const char *name, proxy_users **out, cha
                       size_t errlen);
 
 /* Returns the user NAME or NULL. USERS may be NULL. */
-const proxy_user *proxy_users_find(const proxy_users *users, const char *name);
+proxy_user *proxy_users_find(proxy_users *users, const char *name);
 
 void proxy_users_free(proxy_users *users);
 

@@ -61,6 +61,11 @@ void proxy_cancel_unregister(proxy_session *s)
     s->in_cancel_map = false;
 }
 
+static void proxy_cancel_timeout(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_session_close(arg, "cancel_timeout");
+}
+
 void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *peer)
 {
     proxy_session *target = proxy_cancel_find(ctx, pid);
@@ -69,8 +74,7 @@ void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *
         return;
     }
     if (!target->have_up_key || target->state != PS_RELAY) {
-        log_info("proxy.cancel.skip", "id=%llu reason=not_running",
-                 (unsigned long long)target->id);
+        log_info("proxy.cancel.skip", "id=%llu reason=not_running", (unsigned long long)target->id);
         return;
     }
     proxy_session *c = proxy_session_new(ctx, PROXY_KIND_CANCEL);
@@ -78,6 +82,15 @@ void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *
         log_warn("proxy.cancel.fail", "reason=out_of_memory");
         return;
     }
+    c->timer = evtimer_new(ctx->base, proxy_cancel_timeout, c);
+    if (!c->timer) {
+        proxy_session_close(c, "out_of_memory");
+        return;
+    }
+    struct timeval tv = {ctx->settings->login_timeout_s, 0};
+    evtimer_add(c->timer, &tv);
+    memcpy(&c->up_addr, &target->up_addr, sizeof(c->up_addr));
+    c->up_addrlen = target->up_addrlen;
     c->up_pid = target->up_pid;
     c->up_key = target->up_key;
     snprintf(c->peer, sizeof(c->peer), "%s", peer);

@@ -16,14 +16,18 @@
  * Fast path (what it assumes): a query string that (a) is a single statement
  * (no ';' except trailing ones), (b) starts, after whitespace and comments,
  * with a keyword that cannot start a data-modifying statement (SELECT, VALUES,
- * TABLE, SHOW, SET, RESET, FETCH, CLOSE, LISTEN, UNLISTEN, NOTIFY, DISCARD,
- * DEALLOCATE, or a bare BEGIN/START/COMMIT/END/ABORT/ROLLBACK/SAVEPOINT/RELEASE)
- * and (c) contains none of the words INSERT, UPDATE, DELETE, MERGE, COPY,
- * TRUNCATE, INTO or WITH anywhere (case-insensitive, even in literals and
- * comments) is classified without parsing. Such a statement can still write
- * through a function it calls (SELECT my_func()); those writes are not
+ * TABLE, WITH, SHOW, SET, RESET, FETCH, MOVE, CLOSE, LISTEN, UNLISTEN, NOTIFY,
+ * DISCARD, BEGIN, START, SAVEPOINT, RELEASE, or COMMIT/END/ROLLBACK/ABORT
+ * followed by nothing but TRANSACTION/WORK/AND [NO] CHAIN) and (c) contains
+ * none of the words INSERT, UPDATE, DELETE, MERGE, COPY, TRUNCATE anywhere
+ * (whole words, case-insensitive, even inside literals and comments: those
+ * only cost a parse) is classified without parsing. The reasoning: every
+ * statement that writes a table by its own text contains one of those words
+ * (a data-modifying WITH holds an INSERT/UPDATE/DELETE/MERGE); SELECT ... INTO
+ * creates a new table, never a synced one. A statement that passes can still
+ * write through a function it calls (SELECT my_func()); such writes are not
  * visible to any classifier and are stopped by the guard trigger on synced
- * tables instead. Everything else is parsed.
+ * tables instead. SELECT ... FOR UPDATE is a read that takes the parse path.
  *
  * Name resolution: libpg_query parses without a catalog. A qualified name is
  * taken as written. An unqualified one is compared against every schema of
@@ -36,7 +40,10 @@
  * Limits: the grammar is PostgreSQL 15's (Debian's libpg-query 15-4.x); syntax
  * newer than that is a parse error, which the classifier reports and does not
  * treat as a write ("let Postgres decide"); again the guard trigger catches a
- * write it missed. DDL (ALTER/DROP of a synced table) is kind OTHER.
+ * write it missed. So are statements longer than CLASSIFY_MAX_SQL and ones
+ * nested deeper than about 1,000 expression levels (jansson's 2048-level JSON
+ * limit): "too deeply nested to classify". DDL (ALTER/DROP of a synced
+ * table) is kind OTHER.
  */
 #ifndef TETHER_PROXY_CLASSIFY_H
 #define TETHER_PROXY_CLASSIFY_H
@@ -134,11 +141,9 @@ typedef struct classify_cache_stats {
 #define CLASSIFY_DEFAULT_SEARCH_PATH "\"$user\", public"
 
 /* Longer query strings are not parsed: reported as a parse error (Postgres
- * still runs them; the guard trigger protects synced tables). The bound is
- * for the worst case: libpg_query's protobuf output takes time quadratic in
- * the depth of a left-deep expression (0+1+1+... with 32k terms, 64 KiB,
- * takes ~0.7 s; 40k terms ~1 s), and stack linear in it. */
-#define CLASSIFY_MAX_SQL (64 * 1024)
+ * still runs them; the guard trigger protects synced tables). Parse time is
+ * linear in the input; the bound keeps one statement's parse short. */
+#define CLASSIFY_MAX_SQL (1024 * 1024)
 
 /* Statements longer than this are classified but never cached. */
 #define CLASSIFY_CACHE_MAX_SQL (16 * 1024)
@@ -155,6 +160,7 @@ int classify_synced_set_add(classify_synced_set *set, const char *schema, const 
 bool classify_synced_set_contains(const classify_synced_set *set, const char *schema,
                                   const char *table);
 
+/* Number of distinct names in the set; 0 for NULL. */
 size_t classify_synced_set_count(const classify_synced_set *set);
 
 /* Frees the set and its names; NULL is allowed. */
@@ -197,6 +203,9 @@ classify_cache *classify_cache_new(const classify_synced_set *synced, size_t cap
 int classify_cache_get(classify_cache *cache, const char *search_path, const char *user,
                        const char *sql, const classify_result **out);
 
+/* Copies the cache's counters and sizes into *stats (zeroes for a NULL cache).
+ * Fast-path reads are answered before the table and count as neither hit
+ * nor miss; uncacheable counts texts over CLASSIFY_CACHE_MAX_SQL. */
 void classify_cache_stats_get(const classify_cache *cache, classify_cache_stats *stats);
 
 /* Drops every entry (counters are kept). */

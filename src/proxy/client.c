@@ -25,7 +25,10 @@
 static void proxy_client_login_timeout(evutil_socket_t fd, short what, void *arg)
 {
     proxy_session *s = arg;
-    if (s->state < PS_RELAY)
+    if (s->state >= PS_UP_CONNECTING && s->state < PS_RELAY)
+        proxy_session_fail(s, "08006", "upstream connection failed: login timed out",
+                           "upstream_login_timeout");
+    else if (s->state < PS_RELAY)
         proxy_session_close(s, "login_timeout");
 }
 
@@ -81,7 +84,8 @@ static void proxy_client_auth_failed(proxy_session *s, const char *reason)
 {
     char msg[160];
     snprintf(msg, sizeof(msg), "password authentication failed for user \"%s\"", s->user);
-    log_warn("proxy.client.auth_failed", "client=%s user=%s reason=%s", s->peer, s->user, reason);
+    log_warn("proxy.client.auth_failed", "client=%s user=%s reason=%s", s->peer, s->user_log,
+             reason);
     proxy_session_fail(s, "28P01", msg, "auth_failed");
 }
 
@@ -89,7 +93,7 @@ static void proxy_client_auth_failed(proxy_session *s, const char *reason)
 static void proxy_client_auth_ok(proxy_session *s)
 {
     proto_put_auth(bufferevent_get_output(s->cbev), PQ_AUTH_OK, NULL, 0);
-    log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user);
+    log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user_log);
     bufferevent_disable(s->cbev, EV_READ);
     proxy_server_connect(s);
 }
@@ -107,6 +111,9 @@ static int proxy_client_start_tls(proxy_session *s)
         return T_ERR;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    /* The filter stops encrypting while the socket's output holds this much,
+     * so backpressure shows on the filter's own output. */
+    bufferevent_setwatermark(s->cbev, EV_WRITE, 0, PROXY_TLS_UNDER_HIGH_WATER);
     s->cbev = tls;
     s->client_tls = true;
     s->state = PS_TLS_HANDSHAKE;
@@ -139,6 +146,12 @@ static void proxy_client_on_startup(proxy_session *s, const proto_startup *st)
     proxy_ctx *ctx = s->ctx;
     struct evbuffer *out = bufferevent_get_output(s->cbev);
     snprintf(s->user, sizeof(s->user), "%s", st->user);
+    size_t i;
+    for (i = 0; s->user[i] && i + 1 < sizeof(s->user_log); i++) {
+        unsigned char ch = (unsigned char)s->user[i];
+        s->user_log[i] = (ch <= ' ' || ch == '"' || ch == 0x7f) ? '?' : (char)ch;
+    }
+    s->user_log[i] = '\0';
     if (s->over_limit) {
         proxy_session_fail(s, "53300", "sorry, too many clients already (max_client_conn)",
                            "max_client_conn");
@@ -215,20 +228,32 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
     }
     s->scram = calloc(1, sizeof(*s->scram));
     if (!s->scram) {
-        proxy_session_close(s, "out_of_memory");
+        proxy_session_close_after_flush(s, "out_of_memory");
         return;
     }
-    const proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);
+    proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);
     int rc = T_ERR;
-    if (u && u->kind == PROXY_SECRET_SCRAM)
+    if (u && u->kind == PROXY_SECRET_SCRAM) {
         rc = proxy_scram_parse_secret(u->secret, &s->scram->keys);
-    else if (u && u->kind == PROXY_SECRET_PLAIN)
-        rc = proxy_scram_keys_from_password(u->secret, &s->scram->keys);
+    } else if (u && u->kind == PROXY_SECRET_PLAIN) {
+        if (!u->derived) {
+            proxy_scram_keys *k = malloc(sizeof(*k));
+            if (k && proxy_scram_keys_from_password(u->secret, k) == T_OK)
+                u->derived = k;
+            else
+                free(k);
+        }
+        if (u->derived) {
+            s->scram->keys = *u->derived;
+            rc = T_OK;
+        }
+    }
     if (rc != T_OK)
         proxy_scram_mock_keys(&s->scram->keys); /* fails at the proof, like Postgres */
     char reply[SCRAM_MSG_MAX];
     const char *reason = NULL;
-    if (proxy_scram_server_first(s->scram, data, (size_t)n, reply, sizeof(reply), &reason) != T_OK) {
+    if (proxy_scram_server_first(s->scram, data, (size_t)n, reply, sizeof(reply), &reason) !=
+        T_OK) {
         proxy_client_protocol_error(s, reason);
         return;
     }
@@ -241,7 +266,8 @@ static void proxy_client_on_sasl_final(proxy_session *s, const uint8_t *body, si
     char reply[SCRAM_MSG_MAX];
     const char *reason = NULL;
     if (proxy_scram_server_final(s->scram, body, len, reply, sizeof(reply), &reason) != T_OK) {
-        if (strcmp(reason, "password_mismatch") == 0 || !proxy_users_find(s->ctx->settings->users, s->user))
+        if (strcmp(reason, "password_mismatch") == 0 ||
+            !proxy_users_find(s->ctx->settings->users, s->user))
             proxy_client_auth_failed(s, reason);
         else
             proxy_client_protocol_error(s, reason);
@@ -274,12 +300,16 @@ static bool proxy_client_startup_step(proxy_session *s, struct evbuffer *in)
     if (avail < len)
         return false;
     uint8_t *pkt = evbuffer_pullup(in, len);
-    proto_startup st = {0};
-    if (!pkt || proto_startup_parse(pkt, len, &st, &reason) != T_OK) {
+    if (!pkt) {
+        proxy_session_close_after_flush(s, "out_of_memory");
+        return false;
+    }
+    proto_startup st;
+    if (proto_startup_parse(pkt, len, &st, &reason) != T_OK) {
         if (st.kind == PROTO_STARTUP_NORMAL && (st.version >> 16) != 3)
             proxy_session_fail(s, "0A000", "unsupported frontend protocol", reason);
         else
-            proxy_client_protocol_error(s, reason ? reason : "out_of_memory");
+            proxy_client_protocol_error(s, reason);
         return false;
     }
     switch (st.kind) {
@@ -327,8 +357,8 @@ static bool proxy_client_auth_step(proxy_session *s, struct evbuffer *in)
     proto_header h;
     const char *reason = NULL;
     evbuffer_copyout(in, head, avail < sizeof(head) ? avail : sizeof(head));
-    proto_frame_status fs = proto_frame_header(head, avail, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX,
-                                               &h, &reason);
+    proto_frame_status fs =
+        proto_frame_header(head, avail, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX, &h, &reason);
     if (fs == PROTO_FRAME_NEED_MORE)
         return false;
     if (fs == PROTO_FRAME_BAD) {
@@ -402,13 +432,21 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
         return;
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+        /* Data and EOF can be reported together (TLS): relay the data (often a
+         * Terminate) first. */
+        if (s->state == PS_RELAY && evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+            proxy_relay_client_read(bev, s);
+            if (s->state != PS_RELAY)
+                return;
+        }
         const char *reason;
         if (s->state == PS_TLS_HANDSHAKE)
             reason = "tls_handshake_failed";
         else if (s->state == PS_RELAY && s->last_client_type == PqMsg_Terminate)
             reason = "client_terminate";
         else if (s->state < PS_RELAY)
-            reason = (what & BEV_EVENT_EOF) ? "client_eof_during_login" : "client_error_during_login";
+            reason =
+                (what & BEV_EVENT_EOF) ? "client_eof_during_login" : "client_error_during_login";
         else
             reason = (what & BEV_EVENT_EOF) ? "client_disconnect" : "client_error";
         proxy_session_close(s, reason);
@@ -417,6 +455,11 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
 
 void proxy_client_enter_relay(proxy_session *s)
 {
+    if (s->ctx->draining) {
+        proxy_session_fail(s, "57P01", "terminating connection due to administrator command",
+                           "shutdown");
+        return;
+    }
     s->state = PS_RELAY;
     if (s->timer)
         evtimer_del(s->timer);
@@ -424,6 +467,7 @@ void proxy_client_enter_relay(proxy_session *s)
                       proxy_client_event_cb, s);
     bufferevent_setwatermark(s->cbev, EV_WRITE, PROXY_LOW_WATER, 0);
     bufferevent_enable(s->cbev, EV_READ);
+    proxy_relay_start(s);
     log_debug("proxy.client.relay", "id=%llu", (unsigned long long)s->id);
     /* A client may have pipelined its first query behind the startup. */
     if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)

@@ -224,11 +224,21 @@ int proto_error_parse(const uint8_t *body, size_t len, proto_error_fields *out)
         if (!v)
             return T_ERR;
         switch (*t) {
-        case 'V': out->severity = v; break;
-        case 'S': if (!out->severity) out->severity = v; break;
-        case 'C': out->code = v; break;
-        case 'M': out->message = v; break;
-        default: break;
+        case 'V':
+            out->severity = v;
+            break;
+        case 'S':
+            if (!out->severity)
+                out->severity = v;
+            break;
+        case 'C':
+            out->code = v;
+            break;
+        case 'M':
+            out->message = v;
+            break;
+        default:
+            break;
         }
     }
 }
@@ -321,7 +331,8 @@ int proto_put_startup(struct evbuffer *out, const char *const *names, const char
 
 int proto_put_cancel(struct evbuffer *out, int32_t pid, int32_t key)
 {
-    if (proto_put_header(out, 0, 12) != T_OK || proto_put_u32(out, PQ_CANCEL_REQUEST_CODE) != T_OK ||
+    if (proto_put_header(out, 0, 12) != T_OK ||
+        proto_put_u32(out, PQ_CANCEL_REQUEST_CODE) != T_OK ||
         proto_put_u32(out, (uint32_t)pid) != T_OK || proto_put_u32(out, (uint32_t)key) != T_OK)
         return T_ERR;
     return T_OK;

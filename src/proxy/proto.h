@@ -78,6 +78,7 @@ struct evbuffer;
 #define PQ_CANCEL_REQUEST_LEN 16
 #define PQ_MAX_STARTUP_LEN 10000 /* Postgres's MAX_STARTUP_PACKET_LENGTH */
 #define PQ_MSG_HEADER_LEN 5      /* type byte + Int32 length */
+#define PQ_MAX_SERVER_MSG_LEN 0x7fffffffu /* a length word is a signed Int32 */
 
 /* Most startup parameters kept from one startup packet. */
 #define PROTO_MAX_PARAMS 32
@@ -97,8 +98,8 @@ typedef enum proto_side {
 /* One regular message's header: type and total size on the wire. */
 typedef struct proto_header {
     char type;
-    uint32_t len;   /* the length field: body + 4 */
-    size_t total;   /* bytes on the wire: len + 1 */
+    uint32_t len; /* the length field: body + 4 */
+    size_t total; /* bytes on the wire: len + 1 */
 } proto_header;
 
 /*
@@ -123,14 +124,14 @@ typedef enum proto_startup_kind {
 /* A parsed startup packet; name/value pointers point into the packet. */
 typedef struct proto_startup {
     proto_startup_kind kind;
-    uint32_t version;                /* PROTO_STARTUP_NORMAL: major<<16 | minor */
+    uint32_t version; /* PROTO_STARTUP_NORMAL: major<<16 | minor */
     const char *names[PROTO_MAX_PARAMS];
     const char *values[PROTO_MAX_PARAMS];
     size_t nparams;
-    const char *user, *database;     /* NULL when absent */
+    const char *user, *database;              /* NULL when absent */
     const char *unknown_pq[PROTO_MAX_PARAMS]; /* "_pq_.*" options, to refuse */
     size_t nunknown_pq;
-    int32_t cancel_pid, cancel_key;  /* PROTO_STARTUP_CANCEL */
+    int32_t cancel_pid, cancel_key; /* PROTO_STARTUP_CANCEL */
 } proto_startup;
 
 /*

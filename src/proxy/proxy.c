@@ -21,6 +21,7 @@
 #include <openssl/err.h>
 #include <openssl/rand.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,14 +89,22 @@ static int proxy_settings_upstream(proxy_settings *set, const tether_config *cfg
     for (PQconninfoOption *o = opts; o->keyword; o++) {
         if (!o->val)
             continue;
-        if (strcmp(o->keyword, "host") == 0) host = o->val;
-        else if (strcmp(o->keyword, "hostaddr") == 0 && !host) host = o->val;
-        else if (strcmp(o->keyword, "port") == 0) port = o->val;
-        else if (strcmp(o->keyword, "user") == 0) user = o->val;
-        else if (strcmp(o->keyword, "password") == 0) password = o->val;
-        else if (strcmp(o->keyword, "dbname") == 0) dbname = o->val;
-        else if (strcmp(o->keyword, "sslmode") == 0) sslmode = o->val;
-        else if (strcmp(o->keyword, "sslrootcert") == 0) rootcert = o->val;
+        if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "hostaddr") == 0 && !host)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "password") == 0)
+            password = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            dbname = o->val;
+        else if (strcmp(o->keyword, "sslmode") == 0)
+            sslmode = o->val;
+        else if (strcmp(o->keyword, "sslrootcert") == 0)
+            rootcert = o->val;
     }
     if (!host || !host[0])
         host = "localhost";
@@ -129,9 +138,18 @@ static int proxy_settings_upstream(proxy_settings *set, const tether_config *cfg
                  gai_strerror(gai));
         goto failed;
     }
-    memcpy(&set->up_addr, res->ai_addr, res->ai_addrlen);
-    set->up_addrlen = res->ai_addrlen;
+    for (struct addrinfo *ai = res; ai && set->up_naddrs < PROXY_MAX_UP_ADDRS; ai = ai->ai_next) {
+        if (ai->ai_addrlen > sizeof(set->up_addr[0]))
+            continue;
+        memcpy(&set->up_addr[set->up_naddrs], ai->ai_addr, ai->ai_addrlen);
+        set->up_addrlen[set->up_naddrs] = ai->ai_addrlen;
+        set->up_naddrs++;
+    }
     freeaddrinfo(res);
+    if (set->up_naddrs == 0) {
+        snprintf(errbuf, errlen, "cannot resolve upstream %s:%s", set->up_host, set->up_port);
+        goto failed;
+    }
     if (set->upstream_sslmode != PROXY_SSL_DISABLE) {
         set->upstream_tls = SSL_CTX_new(TLS_client_method());
         if (!set->upstream_tls) {
@@ -209,6 +227,18 @@ static proxy_settings *proxy_settings_build(const tether_config *cfg, char *errb
         snprintf(errbuf, errlen, "auth_type %s needs a users file (auth_file / --users)", auth);
         goto failed;
     }
+    if (set->users && set->auth_type != PROXY_AUTH_TRUST) {
+        /* MD5 secrets cannot answer SCRAM, nor SCRAM secrets MD5. */
+        proxy_secret_kind unusable =
+            set->auth_type == PROXY_AUTH_SCRAM ? PROXY_SECRET_MD5 : PROXY_SECRET_SCRAM;
+        size_t n = 0;
+        for (size_t i = 0; i < set->users->n; i++)
+            n += set->users->items[i].kind == unusable;
+        if (n)
+            log_warn("proxy.users.unusable", "count=%zu auth=%s note=\"%s secrets cannot log in "
+                     "with this auth_type\"", n, auth,
+                     unusable == PROXY_SECRET_MD5 ? "md5" : "SCRAM");
+    }
     set->max_message_size = (uint32_t)cfg->proxy_max_message_size;
     set->max_client_conn = cfg->proxy_max_client_conn;
     set->login_timeout_s = cfg->proxy_login_timeout_s > 0 ? cfg->proxy_login_timeout_s : 15;
@@ -232,7 +262,8 @@ static void proxy_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     proxy_ctx *ctx = arg;
     bool over = ctx->nclients >= ctx->settings->max_client_conn;
     if (ctx->draining || (over && ctx->nrejecting >= PROXY_MAX_REJECTING)) {
-        log_warn("proxy.client.close", "reason=%s", ctx->draining ? "shutting_down" : "max_client_conn_flood");
+        log_warn("proxy.client.close", "reason=%s",
+                 ctx->draining ? "shutting_down" : "max_client_conn_flood");
         evutil_closesocket(fd);
         return;
     }
@@ -250,10 +281,45 @@ static void proxy_accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct
     proxy_client_start(s, fd);
 }
 
+static void proxy_accept_resume_cb(evutil_socket_t fd, short what, void *arg)
+{
+    proxy_ctx *ctx = arg;
+    if (!ctx->draining && ctx->listener)
+        evconnlistener_enable(ctx->listener);
+}
+
+/* Out of descriptors: pause accepting for a moment instead of spinning. */
 static void proxy_accept_error_cb(struct evconnlistener *l, void *arg)
 {
+    proxy_ctx *ctx = arg;
     int err = EVUTIL_SOCKET_ERROR();
-    log_warn("proxy.accept.error", "error=\"%s\"", evutil_socket_error_to_string(err));
+    log_warn("proxy.accept.error", "error=\"%s\" sessions=%d", evutil_socket_error_to_string(err),
+             ctx->nclients);
+    if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+        evconnlistener_disable(l);
+        struct timeval tv = {0, 100 * 1000};
+        event_base_once(ctx->base, -1, EV_TIMEOUT, proxy_accept_resume_cb, ctx, &tv);
+    }
+}
+
+/* Raises the descriptor limit toward what max_client_conn needs (two per client). */
+static void proxy_raise_nofile(int max_client_conn)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    rlim_t want = (rlim_t)max_client_conn * 2 + 64;
+    if (rl.rlim_cur >= want)
+        return;
+    rlim_t old = rl.rlim_cur;
+    rl.rlim_cur = rl.rlim_max == RLIM_INFINITY || rl.rlim_max > want ? want : rl.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < want)
+        log_info("proxy.nofile",
+                 "limit=%llu needed=%llu note=\"raise ulimit -n for max_client_conn\"",
+                 (unsigned long long)rl.rlim_cur, (unsigned long long)want);
+    else
+        log_debug("proxy.nofile", "old=%llu new=%llu", (unsigned long long)old,
+                  (unsigned long long)rl.rlim_cur);
 }
 
 void proxy_maybe_finish_drain(proxy_ctx *ctx)
@@ -360,7 +426,8 @@ static struct evconnlistener *proxy_listen(proxy_ctx *ctx, const char *listen, c
     hints.ai_flags = AI_PASSIVE;
     int gai = getaddrinfo(strcmp(h, "*") == 0 ? NULL : h, colon + 1, &hints, &res);
     if (gai != 0 || !res) {
-        snprintf(errbuf, errlen, "cannot resolve listen address '%s': %s", listen, gai_strerror(gai));
+        snprintf(errbuf, errlen, "cannot resolve listen address '%s': %s", listen,
+                 gai_strerror(gai));
         return NULL;
     }
     struct evconnlistener *l = evconnlistener_new_bind(
@@ -390,6 +457,7 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
     ctx.settings = proxy_settings_build(cfg, err, sizeof(err));
     if (!ctx.settings)
         goto failed;
+    proxy_raise_nofile(ctx.settings->max_client_conn);
     ctx.base = event_base_new();
     if (!ctx.base) {
         snprintf(err, sizeof(err), "cannot create the event loop");
@@ -409,9 +477,11 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
         snprintf(err, sizeof(err), "cannot install signal handlers");
         goto failed;
     }
-    log_info("proxy.listen", "addr=%s upstream=%s:%s db=%s auth=%s tls=%d upstream_sslmode=%d "
-             "max_client_conn=%d", listen, ctx.settings->up_host, ctx.settings->up_port,
-             ctx.settings->up_dbname, cfg->proxy_auth_type ? cfg->proxy_auth_type : "scram",
+    log_info("proxy.listen",
+             "addr=%s upstream=%s:%s db=%s auth=%s tls=%d upstream_sslmode=%d "
+             "max_client_conn=%d",
+             listen, ctx.settings->up_host, ctx.settings->up_port, ctx.settings->up_dbname,
+             cfg->proxy_auth_type ? cfg->proxy_auth_type : "scram",
              ctx.settings->client_tls != NULL, (int)ctx.settings->upstream_sslmode,
              ctx.settings->max_client_conn);
     event_base_dispatch(ctx.base);
@@ -420,8 +490,14 @@ failed:
     if (rc != T_OK)
         log_error("proxy.start.fail", "error=\"%s\"", err);
     /* Free whatever is left (the loop stopped after a drain timeout). */
-    while (ctx.sessions)
+    ctx.draining = false;
+    int left = 0;
+    while (ctx.sessions) {
         proxy_session_close(ctx.sessions, "shutdown");
+        left++;
+    }
+    if (left)
+        log_info("proxy.stopped", "reason=shutdown_timeout closed=%d", left);
     if (ctx.listener)
         evconnlistener_free(ctx.listener);
     if (ctx.sig_term)

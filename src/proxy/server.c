@@ -24,7 +24,6 @@
 #include <string.h>
 
 static void proxy_server_read_cb(struct bufferevent *bev, void *arg);
-static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
 static void proxy_server_fail(proxy_session *s, const char *what, const char *reason)
 {
@@ -47,8 +46,14 @@ void proxy_server_connect(proxy_session *s)
     }
     bufferevent_setcb(s->sbev, proxy_server_read_cb, NULL, proxy_server_event_cb, s);
     bufferevent_enable(s->sbev, EV_READ | EV_WRITE);
-    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&set->up_addr,
-                                   (int)set->up_addrlen) != 0) {
+    if (s->kind == PROXY_KIND_CLIENT) {
+        int i = s->up_addr_index < set->up_naddrs ? s->up_addr_index : 0;
+        memcpy(&s->up_addr, &set->up_addr[i], set->up_addrlen[i]);
+        s->up_addrlen = set->up_addrlen[i];
+    }
+    /* A cancel session goes to its target's address, even after a reload. */
+    if (bufferevent_socket_connect(s->sbev, (const struct sockaddr *)&s->up_addr,
+                                   (int)s->up_addrlen) != 0) {
         proxy_server_fail(s, "connect failed", "upstream_connect_failed");
         return;
     }
@@ -90,8 +95,8 @@ static void proxy_server_start_tls(proxy_session *s)
         return;
     }
     struct in6_addr tmp;
-    bool numeric = inet_pton(AF_INET, set->up_host, &tmp) == 1 ||
-                   inet_pton(AF_INET6, set->up_host, &tmp) == 1;
+    bool numeric =
+        inet_pton(AF_INET, set->up_host, &tmp) == 1 || inet_pton(AF_INET6, set->up_host, &tmp) == 1;
     if (!numeric)
         SSL_set_tlsext_host_name(ssl, set->up_host);
     if (set->upstream_sslmode == PROXY_SSL_VERIFY_FULL)
@@ -104,6 +109,9 @@ static void proxy_server_start_tls(proxy_session *s)
         return;
     }
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
+    /* The filter stops encrypting while the socket's output holds this much,
+     * so backpressure shows on the filter's own output. */
+    bufferevent_setwatermark(s->sbev, EV_WRITE, 0, PROXY_TLS_UNDER_HIGH_WATER);
     s->sbev = tls;
     s->state = PS_UP_TLS_HANDSHAKE;
     bufferevent_setcb(tls, proxy_server_read_cb, NULL, proxy_server_event_cb, s);
@@ -183,7 +191,8 @@ static void proxy_server_on_auth(proxy_session *s, const uint8_t *body, size_t l
         if (!s->up_scram)
             break;
         char fin[SCRAM_MSG_MAX];
-        int n = proxy_scram_client_final(s->up_scram, set->up_password, r.p, r.left, fin,
+        int n = proxy_scram_client_final(s->up_scram, set->up_password,
+                                         &s->ctx->settings->up_scram_cache, r.p, r.left, fin,
                                          sizeof(fin), &reason);
         if (n < 0) {
             proxy_server_fail(s, "bad SCRAM challenge", reason);
@@ -217,8 +226,11 @@ static void proxy_server_go_relay(proxy_session *s)
                       proxy_server_event_cb, s);
     bufferevent_setwatermark(s->sbev, EV_WRITE, PROXY_LOW_WATER, 0);
     log_info("proxy.client.ready", "id=%llu client=%s user=%s tls=%d", (unsigned long long)s->id,
-             s->peer, s->user, (int)s->client_tls);
+             s->peer, s->user_log, (int)s->client_tls);
     proxy_client_enter_relay(s);
+    /* Anything the server sent right after ReadyForQuery (a notice) goes on too. */
+    if (s->state == PS_RELAY && evbuffer_get_length(bufferevent_get_input(s->sbev)) > 0)
+        proxy_relay_server_read(s->sbev, s);
 }
 
 /* Handles one login-phase message; returns false to stop the loop. */
@@ -333,7 +345,7 @@ static void proxy_server_read_cb(struct bufferevent *bev, void *arg)
     }
 }
 
-static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
+void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg)
 {
     proxy_session *s = arg;
     const proxy_settings *set = s->ctx->settings;
@@ -342,7 +354,7 @@ static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg
             int one = 1;
             evutil_socket_t fd = bufferevent_getfd(bev);
             setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-            if (set->upstream_sslmode != PROXY_SSL_DISABLE && set->upstream_tls) {
+            if (set->upstream_sslmode != PROXY_SSL_DISABLE && set->upstream_tls && !s->up_no_tls) {
                 proto_put_ssl_request(bufferevent_get_output(bev));
                 s->state = PS_UP_SSL_REPLY;
             } else {
@@ -374,6 +386,25 @@ static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg
                                                                       : "server_error");
         return;
     }
+    /* sslmode=prefer, like libpq: a failed TLS handshake is retried in the clear. */
+    if (s->state == PS_UP_TLS_HANDSHAKE && set->upstream_sslmode == PROXY_SSL_PREFER &&
+        !s->up_no_tls) {
+        log_info("proxy.upstream.tls_fallback", "id=%llu", (unsigned long long)s->id);
+        s->up_no_tls = true;
+        bufferevent_free(s->sbev);
+        s->sbev = NULL;
+        proxy_server_connect(s);
+        return;
+    }
+    /* localhost may resolve to ::1 and 127.0.0.1: try the next address. */
+    if (s->state == PS_UP_CONNECTING && s->kind == PROXY_KIND_CLIENT &&
+        s->up_addr_index + 1 < set->up_naddrs) {
+        s->up_addr_index++;
+        bufferevent_free(s->sbev);
+        s->sbev = NULL;
+        proxy_server_connect(s);
+        return;
+    }
     char detail[200];
     unsigned long e = bufferevent_get_openssl_error(bev);
     if (e)
@@ -383,7 +414,7 @@ static void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg
                  (what & BEV_EVENT_EOF) ? "server closed the connection"
                                         : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
     proxy_server_fail(s, detail,
-                      s->state == PS_UP_CONNECTING    ? "upstream_connect_failed"
+                      s->state == PS_UP_CONNECTING      ? "upstream_connect_failed"
                       : s->state == PS_UP_TLS_HANDSHAKE ? "upstream_tls_failed"
                                                         : "upstream_closed_during_login");
 }

@@ -39,6 +39,7 @@ static void proxy_session_free(proxy_session *s)
 {
     proxy_ctx *ctx = s->ctx;
     proxy_cancel_unregister(s);
+    proxy_relay_stop(s);
     if (s->timer)
         event_free(s->timer);
     if (s->cbev)
@@ -73,7 +74,8 @@ void proxy_session_close(proxy_session *s, const char *reason)
         log_debug("proxy.cancel.close", "reason=%s", reason);
     else
         log_info("proxy.client.close", "reason=%s id=%llu client=%s user=%s state=%d", reason,
-                 (unsigned long long)s->id, s->peer, s->user[0] ? s->user : "-", (int)s->state);
+                 (unsigned long long)s->id, s->peer, s->user_log[0] ? s->user_log : "-",
+                 (int)s->state);
     proxy_session_free(s);
 }
 
@@ -111,6 +113,7 @@ void proxy_session_close_after_flush(proxy_session *s, const char *reason)
 {
     s->state = PS_CLOSING;
     s->close_reason = reason;
+    proxy_relay_stop(s);
     if (s->sbev) {
         bufferevent_free(s->sbev);
         s->sbev = NULL;
@@ -141,13 +144,28 @@ void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *mess
     proxy_session_close_after_flush(s, reason);
 }
 
+/* True after an extended-query message that still waits for its Sync. */
+static bool proxy_session_in_batch(char last_client_type)
+{
+    switch (last_client_type) {
+    case PqMsg_Parse:
+    case PqMsg_Bind:
+    case PqMsg_Describe:
+    case PqMsg_Execute:
+    case PqMsg_Close:
+    case PqMsg_Flush:
+        return true;
+    default:
+        return false;
+    }
+}
+
 bool proxy_session_idle(const proxy_session *s)
 {
     if (s->state != PS_RELAY)
         return s->state < PS_UP_CONNECTING || s->state == PS_TLS_HANDSHAKE;
     return s->txn_status == 'I' && s->pending_syncs <= 0 && s->remaining[PROTO_FROM_CLIENT] == 0 &&
            s->remaining[PROTO_FROM_SERVER] == 0 &&
-           (s->last_client_type == 0 || s->last_client_type == PqMsg_Sync ||
-            s->last_client_type == PqMsg_Query) &&
+           !proxy_session_in_batch(s->last_client_type) &&
            evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0;
 }

@@ -38,20 +38,24 @@ typedef enum proxy_sslmode {
     PROXY_SSL_VERIFY_FULL,
 } proxy_sslmode;
 
+#define PROXY_MAX_UP_ADDRS 4
+
 /* Everything SIGHUP can change; swapped as a whole on reload. */
 typedef struct proxy_settings {
     proxy_auth_type auth_type;
-    proxy_users *users;          /* NULL for trust without a file */
+    proxy_users *users; /* NULL for trust without a file */
     uint32_t max_message_size;
     int max_client_conn;
     int login_timeout_s;
     int shutdown_timeout_s;
-    SSL_CTX *client_tls;         /* NULL: no TLS offered to clients */
-    SSL_CTX *upstream_tls;       /* NULL when upstream sslmode is disable */
+    SSL_CTX *client_tls;   /* NULL: no TLS offered to clients */
+    SSL_CTX *upstream_tls; /* NULL when upstream sslmode is disable */
     proxy_sslmode upstream_sslmode;
     char up_host[256], up_port[16], up_user[128], up_password[256], up_dbname[128];
-    struct sockaddr_storage up_addr;
-    socklen_t up_addrlen;
+    struct sockaddr_storage up_addr[PROXY_MAX_UP_ADDRS]; /* tried in order on connect */
+    socklen_t up_addrlen[PROXY_MAX_UP_ADDRS];
+    int up_naddrs;
+    proxy_scram_cache up_scram_cache; /* upstream SCRAM keys, filled on first login */
 } proxy_settings;
 
 typedef struct proxy_session proxy_session;
@@ -62,37 +66,37 @@ typedef struct proxy_ctx {
     struct event_base *base;
     struct evconnlistener *listener;
     proxy_settings *settings;
-    proxy_session *sessions;     /* doubly-linked list of every live session */
-    int nclients;                /* client sessions (not cancel forwarders) */
-    int nrejecting;              /* clients being told "too many clients" */
-    uint32_t next_pid;           /* proxy-generated backend pids */
+    proxy_session *sessions; /* doubly-linked list of every live session */
+    int nclients;            /* client sessions (not cancel forwarders) */
+    int nrejecting;          /* clients being told "too many clients" */
+    uint32_t next_pid;       /* proxy-generated backend pids */
     proxy_session *cancel_map[PROXY_CANCEL_BUCKETS];
     bool draining;
     struct event *sig_term, *sig_int, *sig_hup, *drain_timer;
-    const tether_config *cfg;    /* the configuration proxy_run was given */
+    const tether_config *cfg; /* the configuration proxy_run was given */
     proxy_reload_fn reload;
     void *reload_arg;
     uint64_t next_id;
 } proxy_ctx;
 
 typedef enum proxy_state {
-    PS_STARTUP = 0,       /* waiting for the startup packet (maybe after TLS) */
-    PS_TLS_HANDSHAKE,     /* client TLS handshake under way */
-    PS_AUTH_MD5,          /* sent AuthenticationMD5Password */
-    PS_AUTH_SASL_INIT,    /* sent AuthenticationSASL */
-    PS_AUTH_SASL_FINAL,   /* sent AuthenticationSASLContinue */
-    PS_UP_CONNECTING,     /* TCP connect to upstream */
-    PS_UP_SSL_REPLY,      /* sent SSLRequest upstream, waiting for S/N */
-    PS_UP_TLS_HANDSHAKE,  /* upstream TLS handshake */
-    PS_UP_AUTH,           /* startup sent upstream, authenticating */
-    PS_UP_READY_WAIT,     /* authenticated upstream, waiting for ReadyForQuery */
-    PS_RELAY,             /* relaying both ways */
-    PS_CLOSING,           /* flushing a final message to the client */
+    PS_STARTUP = 0,      /* waiting for the startup packet (maybe after TLS) */
+    PS_TLS_HANDSHAKE,    /* client TLS handshake under way */
+    PS_AUTH_MD5,         /* sent AuthenticationMD5Password */
+    PS_AUTH_SASL_INIT,   /* sent AuthenticationSASL */
+    PS_AUTH_SASL_FINAL,  /* sent AuthenticationSASLContinue */
+    PS_UP_CONNECTING,    /* TCP connect to upstream */
+    PS_UP_SSL_REPLY,     /* sent SSLRequest upstream, waiting for S/N */
+    PS_UP_TLS_HANDSHAKE, /* upstream TLS handshake */
+    PS_UP_AUTH,          /* startup sent upstream, authenticating */
+    PS_UP_READY_WAIT,    /* authenticated upstream, waiting for ReadyForQuery */
+    PS_RELAY,            /* relaying both ways */
+    PS_CLOSING,          /* flushing a final message to the client */
 } proxy_state;
 
 typedef enum proxy_session_kind {
     PROXY_KIND_CLIENT = 0,
-    PROXY_KIND_CANCEL,    /* forwards one CancelRequest upstream, no client */
+    PROXY_KIND_CANCEL, /* forwards one CancelRequest upstream, no client */
 } proxy_session_kind;
 
 #define PROXY_PARAMS_MAX 2048
@@ -104,11 +108,12 @@ struct proxy_session {
     proxy_session_kind kind;
     proxy_state state;
     uint64_t id;
-    struct bufferevent *cbev;    /* client side (a TLS filter once TLS is on) */
-    struct bufferevent *sbev;    /* upstream side */
-    struct event *timer;         /* login timeout, then close linger */
+    struct bufferevent *cbev; /* client side (a TLS filter once TLS is on) */
+    struct bufferevent *sbev; /* upstream side */
+    struct event *timer;      /* login timeout, then close linger */
     char peer[64];
-    char user[64];
+    char user[64];     /* as the client sent it (truncated) */
+    char user_log[64]; /* the same, safe to log (no spaces/control chars) */
     bool client_tls;
     bool over_limit;
     bool in_cancel_map;
@@ -118,63 +123,110 @@ struct proxy_session {
     size_t nparams;
     /* authentication */
     uint8_t md5_salt[4];
-    proxy_scram_server *scram;   /* malloc'd during client SCRAM, else NULL */
-    proxy_scram_client *up_scram;/* malloc'd during upstream SCRAM, else NULL */
+    proxy_scram_server *scram;    /* malloc'd during client SCRAM, else NULL */
+    proxy_scram_client *up_scram; /* malloc'd during upstream SCRAM, else NULL */
     /* cancel keys */
-    int32_t pid, key;            /* what the client sees */
-    int32_t up_pid, up_key;      /* the upstream backend's */
+    int32_t pid, key;       /* what the client sees */
+    int32_t up_pid, up_key; /* the upstream backend's */
     bool have_up_key;
+    int up_addr_index; /* which resolved upstream address is being tried */
+    bool up_no_tls;    /* sslmode=prefer: TLS failed once, retrying in the clear */
+    struct sockaddr_storage up_addr; /* address connected to (cancel requests go there) */
+    socklen_t up_addrlen;            /* 0 until connecting; preset for cancel sessions */
     /* relay */
-    size_t remaining[2];         /* bytes of the current message still to forward, per side */
-    char txn_status;             /* last ReadyForQuery status: I, T or E */
-    char last_client_type;       /* type of the last message forwarded upstream */
-    int64_t pending_syncs;       /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
-    bool backpressure[2];        /* reading that side is paused by the other's full output */
-    const char *close_reason;    /* set when PS_CLOSING */
+    size_t remaining[2];       /* bytes of the current message still to forward, per side */
+    char txn_status;           /* last ReadyForQuery status: I, T or E */
+    char last_client_type;     /* type of the last message forwarded upstream */
+    int64_t pending_syncs;     /* Query/Sync/FunctionCall sent minus ReadyForQuery seen */
+    bool backpressure[2];      /* reading that side is paused by the other's full output */
+    struct event *raw_read[2]; /* relay reads on a plain socket, bypassing the bufferevent */
+    const char *close_reason;  /* set when PS_CLOSING */
     int linger_ticks;
 };
 
 /* Output above this pauses reading on the other side. */
 #define PROXY_HIGH_WATER (256 * 1024)
 #define PROXY_LOW_WATER (64 * 1024)
+/* Encrypted bytes a TLS filter may queue on its socket before holding back. */
+#define PROXY_TLS_UNDER_HIGH_WATER (64 * 1024)
 /* Largest message accepted before the session is relaying (auth messages). */
 #define PROXY_AUTH_MSG_MAX 8192
 
+/*
+ * Lifetime rule for everything below: a function that may end a session
+ * either frees it at once (proxy_session_close: the caller must not touch S
+ * afterwards and must return straight out of its callback) or marks it
+ * PS_CLOSING and frees it later from a timer (proxy_session_fail,
+ * proxy_session_close_after_flush: S stays valid until the caller returns to
+ * the loop). Code that runs inside a bufferevent callback and keeps using S
+ * afterwards only uses the second kind.
+ */
+
 /* session.c */
+/* Allocates a session of KIND on CTX's list (counted in nclients for clients).
+ * Returns NULL when out of memory. Freed only through the close functions. */
 proxy_session *proxy_session_new(proxy_ctx *ctx, proxy_session_kind kind);
-/* Frees S now, logging "proxy.client.close reason=REASON". */
+/* Frees S now (bufferevents, timer, auth state, cancel entry), logging
+ * "proxy.client.close reason=REASON". REASON must be a static string. */
 void proxy_session_close(proxy_session *s, const char *reason);
-/* Sends a FATAL error to the client, then closes once it is flushed. */
+/* Queues "FATAL SQLSTATE MESSAGE" to the client (unless already closing), drops
+ * the upstream, and closes once the client output is flushed (at most ~2 s). */
 void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *message,
                         const char *reason);
-/* Closes after the client output is flushed (used after forwarding a final error). */
+/* Like proxy_session_fail without adding a message (used after forwarding the
+ * upstream's own final error). */
 void proxy_session_close_after_flush(proxy_session *s, const char *reason);
-/* True when the client is idle between transactions (safe to close on drain). */
+/* True when the client is between transactions with nothing in flight (a
+ * drain may close it), or still logging in. */
 bool proxy_session_idle(const proxy_session *s);
 
 /* client.c */
+/* Takes ownership of the accepted socket FD: sets up the client bufferevent
+ * and the login timer, then waits for the startup packet. On failure the
+ * session is closed (and FD with it). */
 void proxy_client_start(proxy_session *s, evutil_socket_t fd);
+/* Client bufferevent callbacks (startup, TLS, auth; relay once ready). */
 void proxy_client_read_cb(struct bufferevent *bev, void *arg);
 void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg);
-/* Called by server.c when upstream is ready: start relaying. */
+/* Called by server.c after forwarding the upstream's ReadyForQuery: switches
+ * the session to PS_RELAY and relays anything the client already sent. */
 void proxy_client_enter_relay(proxy_session *s);
 
 /* server.c */
+/* Opens the upstream connection for S (a client after authentication, or a
+ * PROXY_KIND_CANCEL session). Never frees a client session synchronously; a
+ * cancel session may be freed before it returns. */
 void proxy_server_connect(proxy_session *s);
+/* Upstream bufferevent event callback (connect, TLS done, EOF, errors). */
+void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
 /* relay.c */
+/* Relay-phase read callbacks: forward every available byte of complete or
+ * partial messages to the other side (ARG is the session). */
 void proxy_relay_client_read(struct bufferevent *bev, void *arg);
 void proxy_relay_server_read(struct bufferevent *bev, void *arg);
+/* Relay-phase write callbacks: output drained under the low-water mark,
+ * resume reading the other side if it was paused. */
 void proxy_relay_client_write(struct bufferevent *bev, void *arg);
 void proxy_relay_server_write(struct bufferevent *bev, void *arg);
+/* Switches plain-socket sides to direct reads; call once on entering relay. */
+void proxy_relay_start(proxy_session *s);
+/* Stops and frees the direct-read events (closing or freeing the session). */
+void proxy_relay_stop(proxy_session *s);
 
 /* cancel.c */
+/* Gives S a fresh proxy pid (unique among live sessions) and random key and
+ * enters it in the cancel map; on RNG failure S stays unregistered. */
 void proxy_cancel_register(proxy_session *s);
+/* Removes S from the cancel map if present. */
 void proxy_cancel_unregister(proxy_session *s);
-/* Forwards a client's CancelRequest for proxy PID/KEY to the right backend. */
+/* Forwards a client's CancelRequest for proxy PID/KEY to the right backend
+ * through a short-lived cancel session; unknown pid/key pairs are logged and
+ * ignored. PEER is only for logs. */
 void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *peer);
 
 /* proxy.c */
+/* Stops the loop when draining and the last session is gone. */
 void proxy_maybe_finish_drain(proxy_ctx *ctx);
 
 #endif

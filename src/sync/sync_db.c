@@ -169,7 +169,52 @@ static void column_ddl(sbuf *b, const char *schema, const conn_collection *c, co
     }
 }
 
-int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s,
+/* Adds columns created by earlier runs (fields the API added) to S. */
+static int load_existing_columns(PGconn *conn, const char *schema, conn_schema *s, char *err,
+                                 size_t errlen)
+{
+    const char *p[] = {schema};
+    PGresult *r = sync_db_query(conn,
+                                "SELECT table_name, column_name, data_type FROM information_schema.columns"
+                                " WHERE table_schema = $1 ORDER BY table_name, ordinal_position",
+                                1, p, err, errlen);
+    if (!r)
+        return T_ERR;
+    for (int i = 0; i < PQntuples(r); i++) {
+        int ci = conn_schema_find(s, PQgetvalue(r, i, 0));
+        const char *name = PQgetvalue(r, i, 1), *type = PQgetvalue(r, i, 2);
+        if (ci < 0 || strcmp(name, "id") == 0 || name[0] == '_' || strlen(name) >= 64)
+            continue;
+        conn_collection *c = &s->colls[ci];
+        if (conn_collection_column(c, name) || (c->soft_delete && strcmp(name, "deleted") == 0) ||
+            strcmp(name, c->parent_column) == 0)
+            continue;
+        conn_column col = {0};
+        snprintf(col.name, sizeof(col.name), "%s", name);
+        snprintf(col.field, sizeof(col.field), "%s", name);
+        size_t n = strlen(name);
+        if (strcmp(type, "bigint") == 0) col.type = CONN_BIGINT;
+        else if (strcmp(type, "numeric") == 0) col.type = CONN_NUMERIC;
+        else if (strcmp(type, "boolean") == 0) col.type = CONN_BOOL;
+        else if (strcmp(type, "timestamp with time zone") == 0) col.type = CONN_TIMESTAMPTZ;
+        else if (strcmp(type, "date") == 0) col.type = CONN_DATE;
+        else if (strcmp(type, "jsonb") == 0) col.type = CONN_JSONB;
+        else if (strcmp(type, "ARRAY") == 0) col.type = CONN_TEXT_ARRAY;
+        else if (strcmp(type, "text") == 0) {
+            col.type = CONN_TEXT;
+            if (n > 3 && strcmp(name + n - 3, "_id") == 0) {
+                col.src = CONN_SRC_REF;
+                col.field[n - 3] = '\0';
+            }
+        } else
+            continue; /* a column someone else added: not ours */
+        conn_collection_add_column(c, &col);
+    }
+    PQclear(r);
+    return T_OK;
+}
+
+int sync_db_ensure_tables(PGconn *conn, const char *schema, conn_schema *s,
                           const char *read_role, char *err, size_t errlen)
 {
     bool grant = read_role && *read_role && ensure_read_role(conn, read_role);
@@ -196,6 +241,8 @@ int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
     sb_free(&b);
+    if (rc == T_OK)
+        rc = load_existing_columns(conn, schema, s, err, errlen);
     return rc;
 }
 
@@ -287,25 +334,38 @@ typedef struct pending {
     const char *parent; /* for children */
     int64_t version;
     const char *id;
+    size_t sub;         /* position inside a children list */
+    bool del;
 } pending;
 
-/* Keeps the last entry per id (the newest in feed order). */
+/* Orders by id, then feed order (changes are stored in feed order). */
+static int pending_cmp(const void *a, const void *b)
+{
+    const pending *x = a, *y = b;
+    int c = strcmp(x->id, y->id);
+    if (c)
+        return c;
+    if (x->ch != y->ch)
+        return x->ch < y->ch ? -1 : 1;
+    return x->sub < y->sub ? -1 : x->sub > y->sub;
+}
+
+/* Keeps the last entry per id (the newest in feed order); O(n log n). */
 static size_t dedupe(pending *p, size_t n)
 {
+    if (n == 0)
+        return 0;
+    qsort(p, n, sizeof(*p), pending_cmp);
     size_t out = 0;
-    for (size_t i = 0; i < n; i++) {
-        bool later = false;
-        for (size_t j = i + 1; j < n && !later; j++)
-            later = strcmp(p[i].id, p[j].id) == 0;
-        if (!later)
+    for (size_t i = 0; i < n; i++)
+        if (i + 1 == n || strcmp(p[i].id, p[i + 1].id) != 0)
             p[out++] = p[i];
-    }
     return out;
 }
 
 static int upsert_rows(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_collection *c, pending *rows, size_t n, long *written, char *err,
-                       size_t errlen)
+                       const conn_collection *c, pending *rows, size_t n, bool strict,
+                       long *written, char *err, size_t errlen)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -341,10 +401,10 @@ static int upsert_rows(PGconn *conn, const char *state_schema, const char *schem
               " WHERE NOT EXISTS (SELECT 1 FROM %s.tombstone d WHERE d.target_schema = $2"
               " AND d.collection = $3 AND d.id = r.id AND d.version >= r._version)"
               " ON CONFLICT (id) DO UPDATE SET %s_version = excluded._version, _synced_at = excluded._synced_at"
-              " WHERE t._version < excluded._version OR (t._version = excluded._version AND"
+              " WHERE t._version < excluded._version OR (%s AND t._version = excluded._version AND"
               " ROW(%s) IS DISTINCT FROM ROW(%s))",
               Q(schema).s, Q(c->name).s, cols.s, cols.s, rec.s, Q(state_schema).s, sets.s ? sets.s : "",
-              c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
+              strict ? "false" : "true", c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
     const char *params[] = {payload, schema, c->name};
     PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
     if (r) {
@@ -446,52 +506,40 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
     for (size_t coll = 0; coll < s->n && rc == T_OK; coll++) {
         conn_collection *c = &s->colls[coll];
         size_t nu = 0, nd = 0, nk = 0;
-        /* one entry per id, in feed order; a later change replaces an earlier */
+        /* upserts and deletes together: the last change per id in feed order wins */
         for (size_t i = 0; i < ch->n; i++) {
             const conn_change *x = &ch->items[i];
             if (x->coll != coll)
                 continue;
             if (x->kind == CONN_UPSERT && json_is_object(x->object)) {
-                ups[nu++] = (pending){x, x->object, NULL, x->version, x->id};
+                ups[nu++] = (pending){x, x->object, NULL, x->version, x->id, 0, false};
             } else if (x->kind == CONN_DELETE) {
-                dels[nd++] = (pending){x, NULL, NULL, x->version, x->id};
+                ups[nu++] = (pending){x, NULL, NULL, x->version, x->id, 0, true};
             } else if (x->kind == CONN_CHILDREN && json_is_array(x->object)) {
-                kids[nk++] = (pending){x, x->object, NULL, x->version, x->id};
+                kids[nk++] = (pending){x, x->object, NULL, x->version, x->id, 0, false};
                 size_t k;
                 json_t *child;
                 json_array_foreach(x->object, k, child) {
                     const char *cid = json_string_value(json_object_get(child, "id"));
                     if (cid)
-                        ups[nu++] = (pending){x, child, x->id, x->version, cid};
+                        ups[nu++] = (pending){x, child, x->id, x->version, cid, k, false};
                 }
             }
         }
-        /* an upsert and a delete of one id: the later in feed order wins */
-        for (size_t i = 0; i < nu; i++) {
-            for (size_t j = 0; j < nd; j++) {
-                if (!ups[i].id || !dels[j].id || strcmp(ups[i].id, dels[j].id) != 0)
-                    continue;
-                if (ups[i].ch < dels[j].ch || (ups[i].ch == dels[j].ch))
-                    ups[i].id = NULL;
-                else
-                    dels[j].id = NULL;
-            }
+        size_t n = dedupe(ups, nu);
+        nu = 0;
+        for (size_t i = 0; i < n; i++) {
+            if (ups[i].del)
+                dels[nd++] = ups[i];
+            else
+                ups[nu++] = ups[i];
         }
-        size_t w = 0;
-        for (size_t i = 0; i < nu; i++)
-            if (ups[i].id)
-                ups[w++] = ups[i];
-        nu = dedupe(ups, w);
-        w = 0;
-        for (size_t i = 0; i < nd; i++)
-            if (dels[i].id)
-                dels[w++] = dels[i];
-        nd = dedupe(dels, w);
         nk = dedupe(kids, nk);
         for (size_t i = 0; i < nu && rc == T_OK; i++)
             rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
         if (rc == T_OK && nu > 0)
-            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, written, err, errlen);
+            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, ch->strictly_newer, written, err,
+                             errlen);
         if (rc == T_OK && nk > 0 && c->parent_column[0])
             rc = prune_children(conn, state_schema, schema, c, kids, nk, written, err, errlen);
         if (rc == T_OK && nd > 0)

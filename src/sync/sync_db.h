@@ -28,8 +28,9 @@ int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size
  * Creates SCHEMA and a table per collection of S, adds missing columns,
  * indexes every *_id column and grants SELECT to READ_ROLE (created when
  * missing and permitted; otherwise a warning and no grant). Idempotent.
+ * Columns that earlier runs added for new API fields are added to S.
  */
-int sync_db_ensure_tables(PGconn *conn, const char *schema, const conn_schema *s,
+int sync_db_ensure_tables(PGconn *conn, const char *schema, conn_schema *s,
                           const char *read_role, char *err, size_t errlen);
 
 /* Adds column COL to SCHEMA.COLL (and its index) if missing. */

@@ -18,8 +18,8 @@
 #include "util/log.h"
 
 #include <errno.h>
+#include <event2/event.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,6 +53,8 @@ typedef struct sync_engine {
     sync_worker workers[CONFIG_MAX_SYNCS];
     size_t n;
     http_server *webhook, *status;
+    struct event_base *base;  /* the process's one loop: HTTP transfers, wake-ups, timers */
+    struct event *wake_ev, *wait_timer;
     int wake[2];
     volatile sig_atomic_t *stop;
 } sync_engine;
@@ -109,43 +111,58 @@ static void record_error(sync_engine *e, sync_worker *w, const char *msg)
         check_pg(e);
 }
 
-/* Takes or renews W's lease. Sets holds_lease. */
-static int lease_step(sync_engine *e, sync_worker *w)
+/*
+ * Takes or renews the lease KEY ("<sync>" for the sync as a whole: feed
+ * position, polling; "<sync>/<collection>" for one collection's backfill).
+ * *HELD says whether this process holds it now. Logs a takeover.
+ */
+static int lease_try(sync_engine *e, const char *key, bool *held, char *err, size_t errlen)
 {
-    char sql[1024], err[T_ERRBUF_SIZE], secs[32];
+    char sql[1024], secs[32];
     const char *ss = e->cfg->state_schema;
+    *held = false;
     snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
     snprintf(sql, sizeof(sql), "INSERT INTO %s.lease (sync) VALUES ($1) ON CONFLICT DO NOTHING", ss);
-    const char *p1[] = {w->cfg->name};
-    if (exec_simple(e, sql, 1, p1, err, sizeof(err)) != T_OK)
-        goto failed;
+    const char *p1[] = {key};
+    if (exec_simple(e, sql, 1, p1, err, errlen) != T_OK)
+        return T_ERR;
     snprintf(sql, sizeof(sql),
-             "WITH l AS (SELECT sync FROM %s.lease WHERE sync = $1 AND (holder = $2 OR expires_at < now())"
-             " FOR UPDATE SKIP LOCKED)"
+             "WITH l AS (SELECT sync, holder AS old FROM %s.lease WHERE sync = $1"
+             " AND (holder = $2 OR expires_at < now()) FOR UPDATE SKIP LOCKED)"
              " UPDATE %s.lease SET holder = $2, expires_at = now() + make_interval(secs => $3::int)"
-             " FROM l WHERE lease.sync = l.sync RETURNING lease.sync",
+             " FROM l WHERE lease.sync = l.sync RETURNING l.old IS DISTINCT FROM $2",
              ss, ss);
-    const char *p[] = {w->cfg->name, e->holder, secs};
-    PGresult *r = sync_db_query(e->pg, sql, 3, p, err, sizeof(err));
+    const char *p[] = {key, e->holder, secs};
+    PGresult *r = sync_db_query(e->pg, sql, 3, p, err, errlen);
     if (!r)
-        goto failed;
-    bool held = PQntuples(r) > 0;
+        return T_ERR;
+    *held = PQntuples(r) > 0;
+    if (*held && strcmp(PQgetvalue(r, 0, 0), "t") == 0)
+        log_info("sync.lease_acquired", "%s=%s holder=%s", strchr(key, '/') ? "key" : "sync", key,
+                 e->holder);
     PQclear(r);
-    if (held && !w->holds_lease)
-        log_info("sync.lease_acquired", "sync=%s holder=%s", w->cfg->name, e->holder);
-    else if (!held && w->holds_lease)
+    return T_OK;
+}
+
+/* Takes or renews W's sync lease. Sets holds_lease. */
+static int lease_step(sync_engine *e, sync_worker *w)
+{
+    char err[T_ERRBUF_SIZE];
+    bool held = false;
+    if (lease_try(e, w->cfg->name, &held, err, sizeof(err)) != T_OK) {
+        log_warn("sync.lease_error", "sync=%s error=\"%s\"", w->cfg->name, err);
+        w->holds_lease = false;
+        check_pg(e);
+        return T_ERR;
+    }
+    if (!held && w->holds_lease)
         log_warn("sync.lease_lost", "sync=%s holder=%s", w->cfg->name, e->holder);
     w->holds_lease = held;
     return T_OK;
-failed:
-    log_warn("sync.lease_error", "sync=%s error=\"%s\"", w->cfg->name, err);
-    w->holds_lease = false;
-    check_pg(e);
-    return T_ERR;
 }
 
-/* BEGIN and re-check the lease inside the transaction (fencing). */
-static int begin_fenced(sync_engine *e, sync_worker *w, char *err, size_t errlen)
+/* BEGIN and re-check lease KEY inside the transaction (fencing). */
+static int begin_fenced(sync_engine *e, sync_worker *w, const char *key, char *err, size_t errlen)
 {
     if (exec_simple(e, "BEGIN", 0, NULL, err, errlen) != T_OK)
         return T_ERR;
@@ -155,7 +172,7 @@ static int begin_fenced(sync_engine *e, sync_worker *w, char *err, size_t errlen
              "UPDATE %s.lease SET expires_at = now() + make_interval(secs => $3::int)"
              " WHERE sync = $1 AND holder = $2",
              e->cfg->state_schema);
-    const char *p[] = {w->cfg->name, e->holder, secs};
+    const char *p[] = {key, e->holder, secs};
     PGresult *r = sync_db_query(e->pg, sql, 3, p, err, errlen);
     if (!r) {
         rollback(e);
@@ -164,8 +181,9 @@ static int begin_fenced(sync_engine *e, sync_worker *w, char *err, size_t errlen
     bool ok = atoi(PQcmdTuples(r)) == 1;
     PQclear(r);
     if (!ok) {
-        snprintf(err, errlen, "lease lost");
-        w->holds_lease = false;
+        snprintf(err, errlen, "lease %s lost", key);
+        if (strcmp(key, w->cfg->name) == 0)
+            w->holds_lease = false;
         rollback(e);
         return T_ERR;
     }
@@ -220,11 +238,12 @@ static void log_new_events(sync_engine *e, sync_worker *w, const conn_changes *c
     PQclear(r);
 }
 
-/* Applies CH and runs STATE_SQL(STATE_PARAMS) in one fenced transaction. */
-static int write_txn(sync_engine *e, sync_worker *w, const conn_changes *ch, const char *state_sql,
-                     int nparams, const char *const *params, long *written, char *err, size_t errlen)
+/* Applies CH and runs STATE_SQL(STATE_PARAMS) in one transaction fenced by lease KEY. */
+static int write_txn(sync_engine *e, sync_worker *w, const char *key, const conn_changes *ch,
+                     const char *state_sql, int nparams, const char *const *params, long *written,
+                     char *err, size_t errlen)
 {
-    if (begin_fenced(e, w, err, errlen) != T_OK)
+    if (begin_fenced(e, w, key, err, errlen) != T_OK)
         return T_ERR;
     if (sync_db_apply(e->pg, e->cfg->state_schema, w->target, w->schema, w->ops, w->self, ch,
                       e->cfg->read_role, written, err, errlen) != T_OK)
@@ -242,7 +261,7 @@ static int start_backfill(sync_engine *e, sync_worker *w, char *err, size_t errl
     char cursor[256], sql[1024];
     if (w->ops->feed_position(w->self, cursor, sizeof(cursor), err, errlen) != T_OK)
         return T_ERR;
-    if (begin_fenced(e, w, err, errlen) != T_OK)
+    if (begin_fenced(e, w, w->cfg->name, err, errlen) != T_OK)
         return T_ERR;
     snprintf(sql, sizeof(sql),
              "INSERT INTO %s.sync (name, source, target_schema, feed_cursor, backfill_started_at)"
@@ -271,8 +290,9 @@ failed:
     return T_ERR;
 }
 
-static int backfill_step(sync_engine *e, sync_worker *w, char *err, size_t errlen)
+static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, size_t errlen)
 {
+    *more = true;
     char sql[1024];
     const char *ss = e->cfg->state_schema;
     snprintf(sql, sizeof(sql),
@@ -284,9 +304,20 @@ static int backfill_step(sync_engine *e, sync_worker *w, char *err, size_t errle
         return T_ERR;
     conn_page pages[ENGINE_MAX_CONCURRENT_PAGES];
     size_t n = 0;
+    int undone = PQntuples(r);
     for (int row = 0; row < PQntuples(r) && n < ENGINE_MAX_CONCURRENT_PAGES; row++) {
         int ci = conn_schema_find(w->schema, PQgetvalue(r, row, 0));
         if (ci < 0)
+            continue;
+        /* several processes split the backfill: one lease per collection */
+        char key[160];
+        bool held = false;
+        snprintf(key, sizeof(key), "%s/%s", w->cfg->name, w->schema->colls[ci].name);
+        if (lease_try(e, key, &held, err, errlen) != T_OK) {
+            PQclear(r);
+            return T_ERR;
+        }
+        if (!held)
             continue;
         memset(&pages[n], 0, sizeof(pages[n]));
         pages[n].coll = (size_t)ci;
@@ -294,12 +325,20 @@ static int backfill_step(sync_engine *e, sync_worker *w, char *err, size_t errle
         n++;
     }
     PQclear(r);
+    if (n == 0 && undone > 0) {
+        *more = false; /* other processes hold the rest: look again later */
+        return T_OK;
+    }
     if (n == 0) {
+        if (!w->holds_lease) {
+            *more = false;
+            return T_OK;
+        }
         snprintf(sql, sizeof(sql),
                  "UPDATE %s.sync SET backfill_done = true, backfill_done_at = now(), updated_at = now()"
                  " WHERE name = $1",
                  ss);
-        if (begin_fenced(e, w, err, errlen) != T_OK)
+        if (begin_fenced(e, w, w->cfg->name, err, errlen) != T_OK)
             return T_ERR;
         if (exec_simple(e, sql, 1, p, err, errlen) != T_OK) {
             rollback(e);
@@ -328,7 +367,9 @@ static int backfill_step(sync_engine *e, sync_worker *w, char *err, size_t errle
         snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
         const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
         char e2[400];
-        if (write_txn(e, w, &pg->rows, sql, 5, q, &written, e2, sizeof(e2)) != T_OK) {
+        char key[160];
+        snprintf(key, sizeof(key), "%s/%s", w->cfg->name, cname);
+        if (write_txn(e, w, key, &pg->rows, sql, 5, q, &written, e2, sizeof(e2)) != T_OK) {
             snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
             rc = T_ERR;
         } else {
@@ -368,7 +409,7 @@ static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *e
                  e->cfg->state_schema);
         const char *p[] = {w->cfg->name, ch.next_cursor, last_id, last_at ? at : NULL};
         long written = 0;
-        rc = write_txn(e, w, &ch, sql, 4, p, &written, err, errlen);
+        rc = write_txn(e, w, w->cfg->name, &ch, sql, 4, p, &written, err, errlen);
         if (rc == T_OK && written > 0)
             log_debug("sync.poll_applied", "sync=%s changes=%zu written=%ld cursor=%s", w->cfg->name,
                       ch.n, written, ch.next_cursor);
@@ -400,6 +441,8 @@ static int worker_step(sync_engine *e, sync_worker *w, bool *more, char *err, si
     PQclear(r);
     int64_t now = token_bucket_now_ms();
     if (!exists) {
+        if (!w->holds_lease)
+            return T_OK; /* the sync's lease holder records the feed position first */
         *more = true;
         return start_backfill(e, w, err, errlen);
     }
@@ -408,9 +451,10 @@ static int worker_step(sync_engine *e, sync_worker *w, bool *more, char *err, si
             token_bucket_set_rate(&w->bucket, w->cfg->rate_backfill, w->cfg->rate_backfill, now);
             w->steady = false;
         }
-        *more = true;
-        return backfill_step(e, w, err, errlen);
+        return backfill_step(e, w, more, err, errlen);
     }
+    if (!w->holds_lease)
+        return T_OK; /* real time belongs to the sync's lease holder */
     if (!w->steady) {
         token_bucket_set_rate(&w->bucket, w->cfg->rate_steady, w->cfg->rate_steady, now);
         w->steady = true;
@@ -434,8 +478,9 @@ static void drain_webhooks(sync_engine *e, sync_worker *w)
     }
     char err[T_ERRBUF_SIZE];
     long written = 0;
+    ch.strictly_newer = true;
     log_new_events(e, w, &ch, "webhook");
-    if (write_txn(e, w, &ch, NULL, 0, NULL, &written, err, sizeof(err)) != T_OK) {
+    if (write_txn(e, w, w->cfg->name, &ch, NULL, 0, NULL, &written, err, sizeof(err)) != T_OK) {
         record_error(e, w, err);
         check_pg(e);
     }
@@ -533,6 +578,22 @@ static void status_handler(void *ud, const http_server_request *req, http_server
     json_decref(st);
 }
 
+/* The webhook thread wrote to the pipe: drain it and let the loop run. */
+static void on_wake(evutil_socket_t fd, short what, void *arg)
+{
+    sync_engine *e = arg;
+    char buf[64];
+    while (read(fd, buf, sizeof(buf)) > 0) {
+    }
+    event_base_loopbreak(e->base);
+}
+
+static void on_wait_timer(evutil_socket_t fd, short what, void *arg)
+{
+    sync_engine *e = arg;
+    event_base_loopbreak(e->base);
+}
+
 static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_atomic_t *stop)
 {
     memset(e, 0, sizeof(*e));
@@ -547,6 +608,14 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         return T_ERR;
     fcntl(e->wake[0], F_SETFL, O_NONBLOCK);
     fcntl(e->wake[1], F_SETFL, O_NONBLOCK);
+    e->base = event_base_new();
+    if (!e->base)
+        return T_ERR;
+    e->wake_ev = event_new(e->base, e->wake[0], EV_READ | EV_PERSIST, on_wake, e);
+    e->wait_timer = evtimer_new(e->base, on_wait_timer, e);
+    if (!e->wake_ev || !e->wait_timer)
+        return T_ERR;
+    event_add(e->wake_ev, NULL);
     char err[T_ERRBUF_SIZE];
     for (size_t i = 0; i < cfg->nsyncs; i++) {
         const sync_config *sc = &cfg->syncs[i];
@@ -563,9 +632,13 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
         e->n++;
         snprintf(w->target, sizeof(w->target), "%s", sc->schema && *sc->schema ? sc->schema : sc->source);
         token_bucket_init(&w->bucket, sc->rate_backfill, sc->rate_backfill, token_bucket_now_ms());
-        if (http_client_init(&w->http, &w->bucket) != T_OK)
+        if (http_client_init_base(&w->http, &w->bucket, e->base) != T_OK)
             return T_ERR;
         w->http.stop = stop;
+        w->http.daily_budget = sc->daily_request_budget;
+        if (sc->database && *sc->database && (!cfg->database || strcmp(sc->database, cfg->database) != 0))
+            log_warn("sync.database_ignored",
+                     "sync=%s detail=\"one database per process: [tether] database is used\"", sc->name);
         w->self = w->ops->open(sc, &w->http, err, sizeof(err));
         if (!w->self) {
             fprintf(stderr, "tether sync: %s\n", err);
@@ -636,6 +709,12 @@ static void engine_close(sync_engine *e)
         free(w->schema);
         pthread_mutex_destroy(&w->qlock);
     }
+    if (e->wake_ev)
+        event_free(e->wake_ev);
+    if (e->wait_timer)
+        event_free(e->wait_timer);
+    if (e->base)
+        event_base_free(e->base);
     if (e->wake[0] >= 0)
         close(e->wake[0]);
     if (e->wake[1] >= 0)
@@ -705,7 +784,7 @@ int sync_engine_run(const tether_config *cfg, volatile sig_atomic_t *stop)
             }
             if (!e->pg)
                 break;
-            if (w->holds_lease && now >= w->next_step_ms) {
+            if (now >= w->next_step_ms) {
                 bool more = false;
                 char err[T_ERRBUF_SIZE] = "";
                 if (worker_step(e, w, &more, err, sizeof(err)) != T_OK) {
@@ -722,7 +801,7 @@ int sync_engine_run(const tether_config *cfg, volatile sig_atomic_t *stop)
                     w->next_step_ms = more ? 0 : token_bucket_now_ms() + w->cfg->poll_interval_ms;
                 }
             }
-            if (w->next_step_ms < next && w->holds_lease)
+            if (w->next_step_ms < next)
                 next = w->next_step_ms;
             if (w->next_lease_ms < next)
                 next = w->next_lease_ms;
@@ -733,13 +812,12 @@ int sync_engine_run(const tether_config *cfg, volatile sig_atomic_t *stop)
             next = e->next_connect_ms;
         now = token_bucket_now_ms();
         if (next > now && !*stop) {
-            struct pollfd pfd = {e->wake[0], POLLIN, 0};
-            int ms = (int)(next - now);
-            if (poll(&pfd, 1, ms) > 0) {
-                char buf[64];
-                while (read(e->wake[0], buf, sizeof(buf)) > 0) {
-                }
-            }
+            /* sleep on the loop until the next timer or a webhook wakes us */
+            int64_t ms = next - now;
+            struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)((ms % 1000) * 1000)};
+            evtimer_add(e->wait_timer, &tv);
+            event_base_loop(e->base, 0);
+            evtimer_del(e->wait_timer);
         }
     }
     log_info("sync.stop", "holder=%s", e->holder);

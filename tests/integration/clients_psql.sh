@@ -12,14 +12,17 @@ work=$(mktemp -d /tmp/tether-psql.XXXXXX)
 cleanup_add "rm -rf '$work'"
 upstream_port=$PGPORT
 
-start_proxy() { # NAME ARGS... -> prints port
-  local dir="$work/$1"; shift
+# start_proxy VAR NAME ARGS...: starts a proxy and sets $VAR to its port. Not
+# called through $(...), so that its cleanup is registered in this shell.
+start_proxy() {
+  local var=$1 dir="$work/$2"; shift 2
   cleanup_add "'$here/../harness/proxy.sh' stop '$dir'"
-  "$here/../harness/proxy.sh" start "$dir" "$@"
+  "$here/../harness/proxy.sh" start "$dir" "$@" > "$dir.port"
+  printf -v "$var" '%s' "$(cat "$dir.port")"
 }
-p_trust=$(start_proxy trust --auth trust)
-p_scram=$(start_proxy scram --auth scram)
-p_tls=$(start_proxy tls --auth scram --tls)
+start_proxy p_trust trust --auth trust
+start_proxy p_scram scram --auth scram
+start_proxy p_tls tls --auth scram --tls
 
 # q PORT [psql args...]: psql through the proxy on PORT (password postgres)
 q() { local port=$1; shift; PGPORT=$port PGSSLMODE=${SSLMODE:-disable} psql -X -q -v ON_ERROR_STOP=1 "$@"; }

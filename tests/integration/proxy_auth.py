@@ -50,7 +50,8 @@ with psycopg.connect(p.dsn('we"ird', "q-pw")) as c:
 must_fail(p.dsn("alice", "wrong", sslmode="require"), 'password authentication failed for user "alice"')
 must_fail(p.dsn("bob", "bob-pw"), "password authentication failed")  # md5 secret cannot do SCRAM
 must_fail(p.dsn("nobody", "x"), "password authentication failed")
-check("reason=auth_failed" in p.text(), "auth failures are logged with a reason")
+check("event=proxy.users.unusable count=1" in p.text(), "the md5 entry is flagged as unusable with scram")
+p.wait_log("reason=auth_failed")
 check("alice-pw" not in p.text() and "postgres:postgres" not in p.text(), "no secrets in the log")
 p.stop()
 
@@ -85,6 +86,86 @@ p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_UPSTREAM_SSLMODE": "disable"})
 with psycopg.connect(p.dsn()) as c:
     check(one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()") is False, "upstream disable")
 p.stop()
+
+# --- upstream certificate verification ------------------------------------
+crt = os.path.join(os.environ["TETHER_TEST_PG_DATADIR"], "server.crt")  # self-signed, CN=localhost
+base = f"postgres://postgres:postgres@%s:{os.environ['PGPORT']}/{PGDATABASE}?sslmode=%s"
+p = Proxy(["--auth", "trust"], upstream=(base % ("localhost", "verify-full")) + f"&sslrootcert={crt}")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select ssl from pg_stat_ssl where pid = pg_backend_pid()") is True, "verify-full ok")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=(base % ("127.0.0.1", "verify-ca")) + f"&sslrootcert={crt}")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select 1") == 1, "verify-ca ignores the host name")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=(base % ("127.0.0.1", "verify-full")) + f"&sslrootcert={crt}")
+must_fail(p.dsn(), "upstream connection failed")  # name mismatch
+p.wait_log("reason=upstream_tls_failed")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=base % ("localhost", "verify-full"))
+must_fail(p.dsn(), "certificate verify failed")  # not signed by a system CA
+p.stop()
+
+# --- sslmode=prefer falls back to plain when the upstream's TLS is broken ----
+import socket
+import threading
+
+from proxy_helpers import PGPORT
+
+
+def pipe(a, b):
+    try:
+        while True:
+            d = a.recv(65536)
+            if not d:
+                break
+            b.sendall(d)
+    except OSError:
+        pass
+    finally:
+        for x in (a, b):
+            try:
+                x.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def broken_tls_front(lsock):
+    """Says 'S' to SSLRequest, then speaks garbage instead of TLS; plain
+    startups are piped to the real server."""
+    while True:
+        try:
+            c, _ = lsock.accept()
+        except OSError:
+            return
+        head = c.recv(8)
+        if head == bytes.fromhex("0000000804d2162f"):
+            c.sendall(b"S")
+            c.recv(4096)  # the client hello
+            c.sendall(b"this is not a TLS server hello" * 4)
+            c.close()
+            continue
+        up = socket.create_connection(("127.0.0.1", PGPORT))
+        up.sendall(head)
+        threading.Thread(target=pipe, args=(c, up), daemon=True).start()
+        threading.Thread(target=pipe, args=(up, c), daemon=True).start()
+
+
+front = socket.socket()
+front.bind(("127.0.0.1", 0))
+front.listen(16)
+threading.Thread(target=broken_tls_front, args=(front,), daemon=True).start()
+fport = front.getsockname()[1]
+p = Proxy(["--auth", "trust"], upstream=f"postgres://postgres:postgres@127.0.0.1:{fport}/{PGDATABASE}?sslmode=prefer")
+with psycopg.connect(p.dsn()) as c:
+    check(one(c, "select 'fell back'") == "fell back", "prefer retries without TLS")
+p.wait_log("event=proxy.upstream.tls_fallback")
+p.stop()
+p = Proxy(["--auth", "trust"], upstream=f"postgres://postgres:postgres@127.0.0.1:{fport}/{PGDATABASE}?sslmode=require")
+must_fail(p.dsn(), "upstream connection failed")
+p.wait_log("reason=upstream_tls_failed")
+p.stop()
+front.close()
 
 # --- upstream MD5 and cleartext on a private cluster --------------------
 state = os.path.join(TMP, "pgstate")
@@ -125,7 +206,7 @@ try:
         fail("bad upstream password should fail")
     except psycopg.OperationalError as e:
         check("password authentication failed" in str(e), f"upstream error passed through: {e}")
-    check("reason=upstream_auth_failed" in p.text(), "upstream auth failure logged")
+    p.wait_log("reason=upstream_auth_failed")
     p.stop()
     adm.close()
 finally:

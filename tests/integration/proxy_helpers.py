@@ -68,7 +68,10 @@ class Proxy:
         e.pop("TETHER_CONFIG", None)
         e.update(env or {})
         self.log = open(self.logpath, "wb")
-        cmd = [TETHER, "proxy", "--listen", f"127.0.0.1:{self.port}", "--upstream", upstream] + args
+        cmd = [TETHER, "proxy", "--listen", f"127.0.0.1:{self.port}"]
+        if upstream is not None:  # None: the upstream comes from the config file
+            cmd += ["--upstream", upstream]
+        cmd += args
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, env=e)
         _procs.append(self)
         end = time.time() + 20
@@ -172,6 +175,20 @@ def admin():
     return psycopg.connect(ADMIN_URL, autocommit=True)
 
 
+def wait_active(query_prefix, secs=20):
+    """Waits until a backend is running a query starting with QUERY_PREFIX."""
+    with admin() as a:
+        end = time.time() + secs
+        while time.time() < end:
+            n = a.execute("SELECT count(*) FROM pg_stat_activity WHERE state = 'active' "
+                          "AND datname = current_database() AND query LIKE %s",
+                          (query_prefix + "%",)).fetchone()[0]
+            if n:
+                return
+            time.sleep(0.05)
+    fail(f"no backend ran {query_prefix!r}")
+
+
 # --- raw wire protocol ---------------------------------------------------
 
 def startup_packet(user="app", database=None, extra=None, version=196608):
@@ -235,9 +252,18 @@ def read_until_close(s):
         out.append((t, b))
 
 
-def login_trust(port, user="app"):
-    """Raw login through a trust proxy; returns the socket after ReadyForQuery."""
+def login_trust(port, user="app", tls=False):
+    """Raw login through a trust proxy (over TLS when TLS); returns the socket
+    after ReadyForQuery."""
     s = raw_connect(port)
+    if tls:
+        import ssl
+        s.sendall(struct.pack("!II", 8, 80877103))
+        check(s.recv(1) == b"S", "TLS offered")
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        s = ctx.wrap_socket(s)
     s.sendall(startup_packet(user))
     while True:
         t, b = read_msg(s)

@@ -6,7 +6,7 @@ import time
 
 import psycopg
 
-from proxy_helpers import (Proxy, check, error_fields, fail, login_trust, make_cert, msg, raw_connect,
+from proxy_helpers import (Proxy, admin, check, error_fields, fail, login_trust, make_cert, msg, raw_connect,
                            read_msg, read_until_close, startup_packet)
 
 cert, key = make_cert()
@@ -76,6 +76,9 @@ check(closed, "slowloris connection was cut by login_timeout")
 s.close()
 good_still_works()
 
+# server messages larger than max_message_size stream through (never buffered whole)
+check(len(good.execute("SELECT repeat('z', 300000)").fetchone()[0]) == 300000, "large row streams")
+
 # after login: oversize message, bad length, unknown type
 s = login_trust(p.port)
 s.sendall(b"Q" + struct.pack("!I", 10_000_000) + b"SELECT 1")
@@ -91,6 +94,24 @@ s = raw_connect(p.port)
 s.sendall(struct.pack("!II", 8, 80877103) + startup_packet())
 check(s.recv(1) == b"", "closed without answering the SSLRequest")
 p.wait_log("reason=data_after_ssl_request")
+good_still_works()
+
+# garbage instead of a TLS ClientHello ends only that connection
+s = raw_connect(p.port)
+s.sendall(struct.pack("!II", 8, 80877103))
+check(s.recv(1) == b"S", "TLS offered")
+s.sendall(b"\x16\x03\x01\x00\x05hello, not TLS" * 4)
+read_until_close(s)
+s.close()
+p.wait_log("reason=tls_handshake_failed")
+good_still_works()
+
+# a TLS handshake that never starts is cut by login_timeout
+s = raw_connect(p.port, timeout=30)
+s.sendall(struct.pack("!II", 8, 80877103))
+check(s.recv(1) == b"S", "TLS offered")
+check(s.recv(1) == b"", "stalled TLS handshake closed")
+s.close()
 good_still_works()
 
 # GSSENCRequest is refused with 'N' and the client may carry on in the clear
@@ -141,6 +162,125 @@ good_still_works()
 # TLS still works for a real client after all that
 with psycopg.connect(p.dsn(sslmode="require")) as c:
     check(c.pgconn.ssl_in_use and c.execute("SELECT 1").fetchone()[0] == 1, "TLS client")
+
+# a slow reader does not make the proxy buffer its whole result
+def rss_kb(pid):
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+for tls in (False, True):
+    s = login_trust(p.port, tls=tls)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 65536)
+    base = rss_kb(p.proc.pid)
+    rows = 40000
+    s.sendall(msg(b"Q", f"SELECT repeat('x', 2500) FROM generate_series(1, {rows})\0".encode()))  # ~100 MB
+    time.sleep(2)  # not reading: the proxy must stop reading upstream instead of buffering
+    grown = rss_kb(p.proc.pid) - base
+    check(grown < 48 * 1024, f"proxy memory grew {grown} kB for a stalled 100 MB result (tls={tls})")
+    good_still_works()
+    n = 0
+    while True:
+        t, b = read_msg(s)
+        check(t is not None, "result stream cut")
+        if t == b"D":
+            n += 1
+        if t == b"Z":
+            break
+    check(n == rows, f"all {rows} rows arrive after the stall ({n}, tls={tls})")
+    s.close()
+# a client flooding COPY data at an upstream that is not reading: the proxy
+# stops reading the client instead of buffering
+import threading
+good.execute("CREATE TABLE sink (v text)")
+for tls in (False, True):
+    locker = admin()
+    locker.autocommit = False
+    locker.execute("LOCK TABLE sink IN ACCESS EXCLUSIVE MODE")  # COPY will wait for this
+    s = login_trust(p.port, tls=tls)
+    s.sendall(msg(b"Q", b"COPY sink FROM STDIN\0"))
+    chunk = msg(b"d", (b"x" * 9999) + b"\n")
+    n_chunks = 10000  # ~100 MB
+    sent = {}
+
+
+    def flood():
+        try:
+            for i in range(n_chunks):
+                s.sendall(chunk)
+            s.sendall(msg(b"c"))
+            sent["ok"] = True
+        except OSError as e:
+            sent["err"] = e
+
+
+    base = rss_kb(p.proc.pid)
+    t = threading.Thread(target=flood)
+    t.start()
+    time.sleep(2)
+    grown = rss_kb(p.proc.pid) - base
+    check(grown < 48 * 1024, f"proxy memory grew {grown} kB while the upstream was not reading (tls={tls})")
+    check(t.is_alive(), "the flooding client is held back")
+    good_still_works()
+    locker.commit()
+    locker.close()
+    t.join(60)
+    check(sent.get("ok"), f"flood finished once the upstream read again: {sent}")
+    types = []
+    while True:
+        ty, b = read_msg(s)
+        check(ty is not None, "COPY result")
+        types.append(ty)
+        if ty == b"C":
+            check(b == f"COPY {n_chunks}\0".encode(), f"copied rows {b}")
+        if ty == b"Z":
+            break
+    check(b"C" in types, f"COPY completed {types}")
+    s.close()
 good.close()
 p.stop()
+
+# an upstream that never answers: the client gets 08006 after login_timeout
+import threading
+mute = socket.socket()
+mute.bind(("127.0.0.1", 0))
+mute.listen(8)
+q = Proxy(["--auth", "trust"], upstream=f"postgres://u:p@127.0.0.1:{mute.getsockname()[1]}/d?sslmode=disable",
+          env={"TETHER_PROXY_LOGIN_TIMEOUT": "1"})
+try:
+    psycopg.connect(q.dsn(), connect_timeout=20).close()
+    fail("mute upstream should fail the login")
+except psycopg.OperationalError as e:
+    check("login timed out" in str(e), f"mute upstream: {e}")
+q.stop()
+
+# an upstream that answers garbage
+def garbage_server(sock):
+    while True:
+        try:
+            c, _ = sock.accept()
+        except OSError:
+            return
+        c.recv(1000)
+        c.sendall(b"\x01\x00\x00\x00\x02garbage")
+        time.sleep(0.2)
+        c.close()
+
+
+junk = socket.socket()
+junk.bind(("127.0.0.1", 0))
+junk.listen(8)
+threading.Thread(target=garbage_server, args=(junk,), daemon=True).start()
+q = Proxy(["--auth", "trust"], upstream=f"postgres://u:p@127.0.0.1:{junk.getsockname()[1]}/d?sslmode=disable")
+try:
+    psycopg.connect(q.dsn()).close()
+    fail("garbage upstream should fail the login")
+except psycopg.OperationalError as e:
+    check("upstream connection failed" in str(e), f"garbage upstream: {e}")
+q.wait_log("reason=unknown_message_type")
+q.stop()
+mute.close()
+junk.close()
 print("ok")

@@ -1,10 +1,12 @@
 """Limits, reload and graceful shutdown (run by proxy_lifecycle.sh)."""
+import os
 import signal
 import threading
 
 import psycopg
 
-from proxy_helpers import Proxy, admin, check, fail, scram_secret, users_file
+from proxy_helpers import (TMP, UPSTREAM, Proxy, admin, check, error_fields, fail, raw_connect,
+                           read_until_close, scram_secret, startup_packet, users_file, wait_active)
 
 # --- max_client_conn ----------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_MAX_CLIENT_CONN": "2"})
@@ -16,6 +18,12 @@ try:
 except psycopg.OperationalError as e:
     check("too many clients" in str(e), f"53300 message: {e}")
     check(getattr(e, "sqlstate", None) in (None, "53300"), f"sqlstate {e.sqlstate}")
+raw = raw_connect(p.port)
+raw.sendall(startup_packet())
+msgs = read_until_close(raw)
+raw.close()
+check(len(msgs) == 1 and msgs[0][0] == b"E" and error_fields(msgs[0][1]).get("C") == "53300"
+      and error_fields(msgs[0][1]).get("S") == "FATAL", f"raw 53300: {msgs}")
 p.wait_log("reason=max_client_conn")
 check(a.execute("SELECT 1").fetchone()[0] == 1, "existing client unaffected")
 b.close()
@@ -49,12 +57,45 @@ check(alice.execute("SELECT 'alice'").fetchone()[0] == "alice", "sessions surviv
 alice.close()
 p.stop()
 
+# --- a reload that moves the upstream: old sessions keep their backend, and a
+# cancel still reaches it ----------------------------------------------------------
+ini = os.path.join(TMP, "reload.ini")
+with open(ini, "w") as f:
+    f.write(f"[proxy]\nupstream = {UPSTREAM}\nauth_type = trust\n")
+p = Proxy([], env={"TETHER_CONFIG": ini}, upstream=None)
+old = p.connect()
+with open(ini, "w") as f:
+    f.write("[proxy]\nupstream = postgres://postgres:x@127.0.0.1:1/nowhere?sslmode=disable\nauth_type = trust\n")
+p.signal(signal.SIGHUP)
+p.wait_log("event=proxy.reload ")
+try:
+    psycopg.connect(p.dsn()).close()
+    fail("new sessions use the new (dead) upstream")
+except psycopg.OperationalError as e:
+    check("upstream connection failed" in str(e), f"dead upstream: {e}")
+def cancel_when_running():
+    wait_active("SELECT pg_sleep(30)")
+    old.cancel()
+
+
+threading.Thread(target=cancel_when_running).start()
+try:
+    old.execute("SELECT pg_sleep(30)")
+    fail("cancel after reload should work")
+except psycopg.errors.QueryCanceled:
+    pass
+check(old.execute("SELECT 'old session ok'").fetchone()[0] == "old session ok", "old session after reload")
+old.close()
+p.stop()
+
 # --- SIGTERM drains -------------------------------------------------------------
 p = Proxy(["--auth", "trust"], env={"TETHER_PROXY_SHUTDOWN_TIMEOUT": "60"})
 setup = p.connect()
 setup.execute("CREATE TABLE drained (v text)")
 setup.close()
 idle = p.connect()
+with idle.cursor().copy("COPY drained (v) FROM STDIN") as cp:  # last message was CopyDone
+    cp.write_row(("copied",))
 busy = p.connect(autocommit=False)
 busy.execute("INSERT INTO drained VALUES ('before')")
 started = threading.Event()
@@ -75,8 +116,7 @@ def run_busy():
 t = threading.Thread(target=run_busy)
 t.start()
 started.wait()
-import time
-time.sleep(0.5)
+wait_active("SELECT pg_sleep(2)")  # the busy query runs before the signal
 p.signal(signal.SIGTERM)
 p.wait_log("event=proxy.drain ")
 try:
@@ -94,7 +134,7 @@ check(result.get("ok") is True, f"busy transaction finished during drain: {resul
 check(p.proc.wait(30) == 0, "proxy exits 0 after draining")
 with admin() as adm:
     rows = [r[0] for r in adm.execute("SELECT v FROM drained ORDER BY v")]
-check(rows == ["after", "before"], f"drained transaction committed: {rows}")
+check(rows == ["after", "before", "copied"], f"drained transaction committed: {rows}")
 check("reason=shutdown" in p.text() and "proxy.stopped" in p.text(), "drain logged")
 p.stop()
 

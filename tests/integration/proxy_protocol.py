@@ -1,11 +1,13 @@
 """Protocol features relayed through the proxy (run by proxy_protocol.sh)."""
+import socket
+import struct
 import threading
 import time
 
 import psycopg
 from psycopg import errors, pq
 
-from proxy_helpers import Proxy, admin, check, fail
+from proxy_helpers import Proxy, admin, check, fail, wait_active
 
 p = Proxy(["--auth", "trust"])
 conn = p.connect()
@@ -119,8 +121,20 @@ check(got == [("chan", "payload-1")], f"notification {got}")
 
 # --- cancel a pg_sleep ------------------------------------------------------
 def cancel_soon():
-    time.sleep(0.5)
+    wait_active("SELECT pg_sleep(30)")
     c2.cancel()
+other = {}
+
+
+def other_sleeper():  # a second session sleeping at the same time must not be cancelled
+    try:
+        other["v"] = conn.execute("SELECT pg_sleep(1.5), 'other done'").fetchone()[1]
+    except Exception as e:
+        other["err"] = e
+
+
+t2 = threading.Thread(target=other_sleeper)
+t2.start()
 t = threading.Thread(target=cancel_soon)
 t.start()
 t0 = time.time()
@@ -130,11 +144,12 @@ try:
 except errors.QueryCanceled:
     pass
 t.join()
+t2.join()
+check(other.get("v") == "other done", f"only the right backend was cancelled: {other}")
 check(time.time() - t0 < 25, "cancel took effect")
 check(c2.execute("SELECT 'still here'").fetchone()[0] == "still here", "session survives cancel")
 p.wait_log("event=proxy.cancel ")
 # a bogus cancel key does nothing
-import socket, struct
 s = socket.create_connection(("127.0.0.1", p.port))
 s.sendall(struct.pack("!IIII", 16, 80877102, 12345, 678))
 check(s.recv(10) == b"", "cancel connection closed")

@@ -5,9 +5,9 @@
 set -euo pipefail
 . "$TETHER_SOURCE_DIR/tests/harness/lib.sh"
 . "$TETHER_SOURCE_DIR/tests/integration/sync_tools/lib.sh"
-export TETHER_SYNC_STRIPE_RATE_BACKFILL=40
+export TETHER_SYNC_STRIPE_RATE_BACKFILL=8
 
-emu_start --seed-customers 2500 --seed-products 3 --seed-prices 6 --seed-subscriptions 20 \
+emu_start --seed-customers 1500 --seed-products 3 --seed-prices 6 --seed-subscriptions 20 \
   --seed-invoices 5 --seed-charges 5 --seed-random 9
 sync_start a
 # wait for a few customer pages, then kill in the middle of the backfill

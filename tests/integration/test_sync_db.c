@@ -117,6 +117,15 @@ static void test_version_guard(void **state)
     upsert(&ch, "customer", "{\"id\":\"cus_1\",\"name\":\"C\"}", 200);
     assert_int_equal(apply(&ch), 1);
     assert_string_equal(val("SELECT name || ' ' || _version FROM stripe.customer WHERE id='cus_1'"), "C 200");
+    /* a pushed (webhook) change of the same version does not replace the row */
+    upsert(&ch, "customer", "{\"id\":\"cus_1\",\"name\":\"late\"}", 200);
+    ch.strictly_newer = true;
+    assert_int_equal(apply(&ch), 0);
+    assert_string_equal(val("SELECT name FROM stripe.customer WHERE id='cus_1'"), "C");
+    upsert(&ch, "customer", "{\"id\":\"cus_1\",\"name\":\"D\"}", 201);
+    ch.strictly_newer = true;
+    assert_int_equal(apply(&ch), 1);
+    assert_string_equal(val("SELECT name FROM stripe.customer WHERE id='cus_1'"), "D");
 }
 
 static void test_delete_tombstone(void **state)

@@ -18,6 +18,7 @@ const work = mkdtempSync(path.join(tmpdir(), 'tether-node-pg.'));
 const ports = {};
 
 function start(name, ...args) {
+  ports[name] = null; // stopped in after() even if the start fails half-way
   ports[name] = Number(execFileSync(proxySh, ['start', path.join(work, name), ...args]).toString().trim());
 }
 function client(name = 'scram', extra = {}) {

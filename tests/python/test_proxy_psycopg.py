@@ -22,6 +22,7 @@ PROXIES = {}
 
 
 def start_proxy(name, *args):
+    PROXIES[name] = None  # stopped in tearDownModule even if start fails half-way
     out = subprocess.run([PROXY_SH, "start", os.path.join(WORK, name), *args],
                          check=True, capture_output=True, text=True)
     PROXIES[name] = out.stdout.strip()
@@ -29,9 +30,13 @@ def start_proxy(name, *args):
 
 
 def setUpModule():
-    start_proxy("scram", "--auth", "scram")
-    start_proxy("trust", "--auth", "trust")
-    start_proxy("tls", "--auth", "scram", "--tls")
+    try:
+        start_proxy("scram", "--auth", "scram")
+        start_proxy("trust", "--auth", "trust")
+        start_proxy("tls", "--auth", "scram", "--tls")
+    except BaseException:
+        tearDownModule()  # unittest skips it when setUpModule fails
+        raise
 
 
 def tearDownModule():

@@ -551,18 +551,18 @@ static char *repeat(const char *head, const char *unit, size_t n, const char *ta
 static void test_huge_inputs(void **state)
 {
     classify_result r;
-    /* 60 KB of VALUES rows into a synced table. */
-    char *sql = repeat("INSERT INTO customers VALUES (0)", ",(12345678)", 5500, "");
+    /* 0.9 MB of VALUES rows into a synced table. */
+    char *sql = repeat("INSERT INTO customers VALUES (0)", ",(12345678)", 80000, "");
     classify_ok(state, sql, &r);
     assert_true(r.writes_synced);
     classify_result_free(&r);
     free(sql);
 
-    /* 7,000 statements. */
-    sql = repeat("", "SELECT 1;", 7000, "DELETE FROM customers");
+    /* 20,000 statements. */
+    sql = repeat("", "SELECT 1;", 20000, "DELETE FROM customers");
     classify_ok(state, sql, &r);
-    assert_int_equal(r.n_stmts, 7001);
-    assert_true(r.stmts[7000].writes_synced);
+    assert_int_equal(r.n_stmts, 20001);
+    assert_true(r.stmts[20000].writes_synced);
     classify_result_free(&r);
     free(sql);
 
@@ -584,16 +584,23 @@ static void test_huge_inputs(void **state)
     classify_result_free(&r);
     free(sql);
 
-    /* Left-deep expression chains make libpg_query recurse once per term:
-     * 64 KB of them must not overflow the stack. */
-    sql = repeat("UPDATE customers SET a = 0", "+1", (CLASSIFY_MAX_SQL - 40) / 2, "");
+    /* Left-deep expression chains: 500 terms are classified; 30,000 (60 KB)
+     * are refused as too deeply nested, quickly and without a crash. */
+    sql = repeat("UPDATE customers SET a = 0", "+1", 500, "");
     classify_ok(state, sql, &r);
     assert_true(r.writes_synced);
     classify_result_free(&r);
     free(sql);
-    sql = repeat("DELETE FROM customers WHERE 'a' = 'a'", "||'a'", 10000, "");
+    sql = repeat("DELETE FROM customers WHERE 'a' = 'a'", "||'a'", 300, "");
     classify_ok(state, sql, &r);
     assert_true(r.writes_synced);
+    classify_result_free(&r);
+    free(sql);
+    sql = repeat("UPDATE customers SET a = 0", "+1", 30000, "");
+    assert_int_equal(classify_statement(*state, sql, &r), T_OK);
+    assert_true(r.parse_error);
+    assert_false(r.writes_synced);
+    assert_non_null(strstr(r.error_message, "too deeply nested"));
     classify_result_free(&r);
     free(sql);
     /* Right-deep ones hit the grammar's own depth limit. */

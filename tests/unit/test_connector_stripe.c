@@ -188,6 +188,28 @@ static void test_form_encode(void **state)
     json_decref(f);
 }
 
+static void test_cursor_parse(void **state)
+{
+    stripe_cursor c;
+    stripe_cursor_parse("", &c);
+    assert_int_equal(c.kind, STRIPE_CUR_EMPTY);
+    stripe_cursor_parse(NULL, &c);
+    assert_int_equal(c.kind, STRIPE_CUR_EMPTY);
+    stripe_cursor_parse("cus_123@1700000000", &c);
+    assert_int_equal(c.kind, STRIPE_CUR_AFTER);
+    assert_string_equal(c.id, "cus_123");
+    assert_int_equal(c.created, 1700000000);
+    stripe_cursor_parse("A:1700000000:prod_9:prod_3", &c);
+    assert_int_equal(c.kind, STRIPE_CUR_ANCHOR);
+    assert_string_equal(c.top, "prod_9");
+    assert_string_equal(c.after, "prod_3");
+    const char *bad[] = {"@12", "A:", "A:1:x", "A:0:x:y", "A:1::y", "cus_1"};
+    for (size_t i = 0; i < T_ARRAY_LEN(bad); i++) {
+        stripe_cursor_parse(bad[i], &c);
+        assert_int_equal(c.kind, STRIPE_CUR_EMPTY);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -197,6 +219,7 @@ int main(void)
         cmocka_unit_test(test_event_unknown_and_junk),
         cmocka_unit_test(test_infer_column),
         cmocka_unit_test(test_form_encode),
+        cmocka_unit_test(test_cursor_parse),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -23,8 +23,10 @@ static void test_frame_header(void **state)
     proto_header h;
     const char *reason = NULL;
     uint8_t q[] = {'Q', 0, 0, 0, 13};
-    assert_int_equal(proto_frame_header(q, 4, PROTO_FROM_CLIENT, 1024, &h, &reason), PROTO_FRAME_NEED_MORE);
-    assert_int_equal(proto_frame_header(q, 5, PROTO_FROM_CLIENT, 1024, &h, &reason), PROTO_FRAME_OK);
+    assert_int_equal(proto_frame_header(q, 4, PROTO_FROM_CLIENT, 1024, &h, &reason),
+                     PROTO_FRAME_NEED_MORE);
+    assert_int_equal(proto_frame_header(q, 5, PROTO_FROM_CLIENT, 1024, &h, &reason),
+                     PROTO_FRAME_OK);
     assert_int_equal(h.type, 'Q');
     assert_int_equal(h.total, 14);
     /* too large for the limit */
@@ -32,18 +34,23 @@ static void test_frame_header(void **state)
     assert_string_equal(reason, "message_too_large");
     /* length below 4 */
     uint8_t bad[] = {'Q', 0, 0, 0, 3};
-    assert_int_equal(proto_frame_header(bad, 5, PROTO_FROM_CLIENT, 1024, &h, &reason), PROTO_FRAME_BAD);
+    assert_int_equal(proto_frame_header(bad, 5, PROTO_FROM_CLIENT, 1024, &h, &reason),
+                     PROTO_FRAME_BAD);
     assert_string_equal(reason, "bad_message_length");
     /* a server-only type from a client, and an unknown type */
     uint8_t z[] = {'Z', 0, 0, 0, 5};
-    assert_int_equal(proto_frame_header(z, 5, PROTO_FROM_CLIENT, 1024, &h, &reason), PROTO_FRAME_BAD);
+    assert_int_equal(proto_frame_header(z, 5, PROTO_FROM_CLIENT, 1024, &h, &reason),
+                     PROTO_FRAME_BAD);
     assert_string_equal(reason, "unknown_message_type");
-    assert_int_equal(proto_frame_header(z, 5, PROTO_FROM_SERVER, 1024, &h, &reason), PROTO_FRAME_OK);
+    assert_int_equal(proto_frame_header(z, 5, PROTO_FROM_SERVER, 1024, &h, &reason),
+                     PROTO_FRAME_OK);
     uint8_t nul[] = {0, 0, 0, 0, 5};
-    assert_int_equal(proto_frame_header(nul, 5, PROTO_FROM_SERVER, 1024, &h, &reason), PROTO_FRAME_BAD);
+    assert_int_equal(proto_frame_header(nul, 5, PROTO_FROM_SERVER, 1024, &h, &reason),
+                     PROTO_FRAME_BAD);
     /* huge length word does not overflow */
     uint8_t huge[] = {'d', 0xff, 0xff, 0xff, 0xff};
-    assert_int_equal(proto_frame_header(huge, 5, PROTO_FROM_CLIENT, 0xffffffffu, &h, &reason), PROTO_FRAME_OK);
+    assert_int_equal(proto_frame_header(huge, 5, PROTO_FROM_CLIENT, 0xffffffffu, &h, &reason),
+                     PROTO_FRAME_OK);
     assert_true(h.total == (size_t)0xffffffffu + 1);
 }
 
@@ -120,7 +127,8 @@ static void test_builders(void **state)
     uint8_t *m = evbuffer_pullup(b, -1);
     proto_header h;
     const char *reason;
-    assert_int_equal(proto_frame_header(m, n, PROTO_FROM_SERVER, 1024, &h, &reason), PROTO_FRAME_OK);
+    assert_int_equal(proto_frame_header(m, n, PROTO_FROM_SERVER, 1024, &h, &reason),
+                     PROTO_FRAME_OK);
     assert_int_equal(h.total, n);
     proto_error_fields f;
     assert_int_equal(proto_error_parse(m + 5, h.len - 4, &f), T_OK);
@@ -154,7 +162,8 @@ static void test_users(void **state)
     char err[T_ERRBUF_SIZE];
     const char *text = "; comment\n# another\n\n"
                        "\"alice\" \"SCRAM-SHA-256$4096:c2FsdA==$x:y\"\n"
-                       "  \"bob\"\t\"md5" "0123456789abcdef0123456789abcdef\"\r\n"
+                       "  \"bob\"\t\"md5"
+                       "0123456789abcdef0123456789abcdef\"\r\n"
                        "\"we\"\"ird\" \"pass \"\"word\"\"\"\n";
     assert_int_equal(proxy_users_parse(text, "u.txt", &u, err, sizeof(err)), T_OK);
     assert_int_equal(u->n, 3);
@@ -167,14 +176,16 @@ static void test_users(void **state)
     assert_null(proxy_users_find(u, "carol"));
     proxy_users_free(u);
     u = NULL;
-    assert_int_equal(proxy_users_parse("\"ok\" \"x\"\n\"unterminated\n", "f", &u, err, sizeof(err)), T_ERR);
+    assert_int_equal(proxy_users_parse("\"ok\" \"x\"\n\"unterminated\n", "f", &u, err, sizeof(err)),
+                     T_ERR);
     assert_string_equal(err, "f:2: expected \"user\" \"secret\"");
     assert_int_equal(proxy_users_parse("\"a\" \"b\" extra\n", "f", &u, err, sizeof(err)), T_ERR);
     assert_null(u);
 }
 
 /* Runs a full SCRAM exchange; returns the server's verdict. */
-static int scram_exchange(const proxy_scram_keys *keys, const char *client_password)
+static int scram_exchange_cached(const proxy_scram_keys *keys, const char *client_password,
+                                 proxy_scram_cache *cache)
 {
     proxy_scram_server srv;
     proxy_scram_client cli;
@@ -184,8 +195,10 @@ static int scram_exchange(const proxy_scram_keys *keys, const char *client_passw
     const char *reason = NULL;
     int n = proxy_scram_client_first(&cli, m1, sizeof(m1));
     assert_true(n > 0);
-    assert_int_equal(proxy_scram_server_first(&srv, (uint8_t *)m1, (size_t)n, m2, sizeof(m2), &reason), T_OK);
-    n = proxy_scram_client_final(&cli, client_password, (uint8_t *)m2, strlen(m2), m3, sizeof(m3), &reason);
+    assert_int_equal(
+        proxy_scram_server_first(&srv, (uint8_t *)m1, (size_t)n, m2, sizeof(m2), &reason), T_OK);
+    n = proxy_scram_client_final(&cli, client_password, cache, (uint8_t *)m2, strlen(m2), m3,
+                                 sizeof(m3), &reason);
     assert_true(n > 0);
     if (proxy_scram_server_final(&srv, (uint8_t *)m3, (size_t)n, m4, sizeof(m4), &reason) != T_OK) {
         assert_string_equal(reason, "password_mismatch");
@@ -198,11 +211,25 @@ static int scram_exchange(const proxy_scram_keys *keys, const char *client_passw
     return T_OK;
 }
 
+static int scram_exchange(const proxy_scram_keys *keys, const char *client_password)
+{
+    return scram_exchange_cached(keys, client_password, NULL);
+}
+
 static void test_scram(void **state)
 {
     proxy_scram_keys keys;
     assert_int_equal(proxy_scram_keys_from_password("s3cret", &keys), T_OK);
     assert_int_equal(scram_exchange(&keys, "s3cret"), T_OK);
+    /* the client-side key cache: filled once, then used (the password is not needed) */
+    proxy_scram_cache cache;
+    memset(&cache, 0, sizeof(cache));
+    assert_int_equal(scram_exchange_cached(&keys, "s3cret", &cache), T_OK);
+    assert_true(cache.valid);
+    assert_int_equal(scram_exchange_cached(&keys, "ignored-when-cached", &cache), T_OK);
+    proxy_scram_keys other;
+    assert_int_equal(proxy_scram_keys_from_password("s3cret", &other), T_OK); /* new salt */
+    assert_int_equal(scram_exchange_cached(&other, "s3cret", &cache), T_OK);
     assert_int_equal(scram_exchange(&keys, "wrong"), T_ERR);
     proxy_scram_mock_keys(&keys);
     assert_int_equal(scram_exchange(&keys, "s3cret"), T_ERR);
@@ -213,18 +240,28 @@ static void test_scram(void **state)
     assert_int_equal(proxy_scram_parse_secret(pg, &keys), T_OK);
     assert_int_equal(keys.iterations, 4096);
     assert_int_equal(proxy_scram_parse_secret("SCRAM-SHA-256$x:y$z", &keys), T_ERR);
-    assert_int_equal(proxy_scram_parse_secret("SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA", &keys), T_ERR);
+    assert_int_equal(proxy_scram_parse_secret("SCRAM-SHA-256$4096:c2FsdA==$AAAA:AAAA", &keys),
+                     T_ERR);
     /* malformed client messages */
     proxy_scram_server srv;
     memset(&srv, 0, sizeof(srv));
     proxy_scram_mock_keys(&srv.keys);
     char out[SCRAM_MSG_MAX];
     const char *reason;
-    assert_int_equal(proxy_scram_server_first(&srv, (const uint8_t *)"p=tls-server-end-point,,n=,r=x", 30, out, sizeof(out), &reason), T_ERR);
+    assert_int_equal(proxy_scram_server_first(&srv,
+                                              (const uint8_t *)"p=tls-server-end-point,,n=,r=x", 30,
+                                              out, sizeof(out), &reason),
+                     T_ERR);
     assert_string_equal(reason, "scram_channel_binding_unsupported");
-    assert_int_equal(proxy_scram_server_first(&srv, (const uint8_t *)"n,,n=", 5, out, sizeof(out), &reason), T_ERR);
-    assert_int_equal(proxy_scram_server_first(&srv, (const uint8_t *)"n,,n=,r=abc", 11, out, sizeof(out), &reason), T_OK);
-    assert_int_equal(proxy_scram_server_final(&srv, (const uint8_t *)"c=biws,r=other,p=AAAA", 21, out, sizeof(out), &reason), T_ERR);
+    assert_int_equal(
+        proxy_scram_server_first(&srv, (const uint8_t *)"n,,n=", 5, out, sizeof(out), &reason),
+        T_ERR);
+    assert_int_equal(proxy_scram_server_first(&srv, (const uint8_t *)"n,,n=,r=abc", 11, out,
+                                              sizeof(out), &reason),
+                     T_OK);
+    assert_int_equal(proxy_scram_server_final(&srv, (const uint8_t *)"c=biws,r=other,p=AAAA", 21,
+                                              out, sizeof(out), &reason),
+                     T_ERR);
     assert_string_equal(reason, "scram_nonce_mismatch");
 }
 

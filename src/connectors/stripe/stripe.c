@@ -7,9 +7,11 @@
  * Oldest-first backfill: Stripe lists newest first and has no ascending
  * order. The first page of a collection finds the oldest creation second by
  * a binary search with `created[lte]=T&limit=1` (about 30 small requests,
- * run in lockstep for all collections), lists `created[lte]=T_oldest`, and
- * from then on every page is `ending_before=<newest id so far>`, which
- * returns the page just newer than the cursor. The cursor is that id.
+ * run in lockstep for all collections), pages through that second (`created[gte]=T&created[lte]=T`, then
+ * `starting_after`), and from then on every page is
+ * `ending_before=<newest id so far>`, which returns the page just newer
+ * than the cursor. When the cursor object was deleted meanwhile (Stripe
+ * answers resource_missing), the page re-anchors on the cursor's second.
  */
 #include "connectors/stripe/stripe.h"
 #include "connectors/stripe/stripe_sig.h"
@@ -23,7 +25,8 @@
 #include <time.h>
 
 #define STRIPE_SEARCH_LO 1262304000LL /* 2010-01-01, before Stripe existed */
-#define STRIPE_EVENTS_MAX_PAGES 50
+#define STRIPE_EVENTS_MAX_PAGES 50      /* per poll going forward from a cursor */
+#define STRIPE_EVENTS_MAX_PAGES_ALL 10000 /* from an empty feed: must reach the oldest */
 
 #define STRIPE_REPLAY_SLOTS 1024
 
@@ -199,6 +202,33 @@ static int stripe_feed_position(void *self, char *cursor, size_t len, char *err,
     return T_OK;
 }
 
+void stripe_cursor_parse(const char *text, stripe_cursor *c)
+{
+    memset(c, 0, sizeof(*c));
+    char buf[256];
+    snprintf(buf, sizeof(buf), "%s", text ? text : "");
+    if (strncmp(buf, "A:", 2) == 0) {
+        char *t = buf + 2, *top = strchr(t, ':'), *after = top ? strchr(top + 1, ':') : NULL;
+        if (!top || !after)
+            return;
+        *top++ = '\0';
+        *after++ = '\0';
+        c->created = strtoll(t, NULL, 10);
+        snprintf(c->top, sizeof(c->top), "%.127s", top);
+        snprintf(c->after, sizeof(c->after), "%.127s", after);
+        if (c->created > 0 && c->top[0] && c->after[0])
+            c->kind = STRIPE_CUR_ANCHOR;
+        return;
+    }
+    char *at = strchr(buf, '@');
+    if (!at || at == buf)
+        return;
+    *at = '\0';
+    c->created = strtoll(at + 1, NULL, 10);
+    snprintf(c->id, sizeof(c->id), "%.127s", buf);
+    c->kind = STRIPE_CUR_AFTER;
+}
+
 /* Probe state of a first page: binary search of the oldest creation second. */
 typedef struct probe {
     int64_t lo, hi; /* invariant: nothing created <= lo-1 ... found at hi */
@@ -264,52 +294,104 @@ static int stripe_backfill(void *self, const conn_schema *schema, conn_page *pag
             http_request_reset(r);
         }
     }
-    /* 2. the page itself */
-    size_t m = 0;
-    size_t idx[CONN_MAX_COLLECTIONS];
-    for (size_t i = 0; i < n && m < CONN_MAX_COLLECTIONS; i++) {
-        conn_page *p = &pages[i];
-        if (p->done || p->error[0])
-            continue;
-        char q[512];
-        if (!p->cursor[0]) {
-            snprintf(q, sizeof(q), "limit=%d&created[lte]=%lld", s->page_size, (long long)pr[i].hi);
-        } else {
-            char *esc = curl_easy_escape(NULL, p->cursor, 0);
-            snprintf(q, sizeof(q), "limit=%d&ending_before=%s", s->page_size, esc ? esc : "");
-            curl_free(esc);
+    /*
+     * 2. the page itself. Cursors:
+     *   ""                      nothing yet: anchor on the oldest second found above
+     *   "A:<T>:<top>:<after>"   paging through second T (newest first) after <after>;
+     *                           <top> is the newest object of that second
+     *   "<id>@<created>"        page forward with ending_before=<id>
+     */
+    bool *refind = calloc(n ? n : 1, sizeof(*refind));
+    if (!refind)
+        abort();
+    for (int pass = 0; pass < 2; pass++) {
+        size_t m = 0;
+        size_t idx[CONN_MAX_COLLECTIONS];
+        for (size_t i = 0; i < n && m < CONN_MAX_COLLECTIONS; i++) {
+            conn_page *p = &pages[i];
+            if (p->done || p->error[0] || (pass == 1 && !refind[i]))
+                continue;
+            stripe_cursor c;
+            stripe_cursor_parse(p->cursor, &c);
+            char q[512];
+            if (c.kind == STRIPE_CUR_EMPTY || pass == 1) {
+                int64_t t = c.kind == STRIPE_CUR_EMPTY ? pr[i].hi : c.created;
+                snprintf(q, sizeof(q), "limit=%d&created[gte]=%lld&created[lte]=%lld", s->page_size,
+                         (long long)t, (long long)t);
+            } else if (c.kind == STRIPE_CUR_ANCHOR) {
+                char *esc = curl_easy_escape(NULL, c.after, 0);
+                snprintf(q, sizeof(q), "limit=%d&created[gte]=%lld&created[lte]=%lld&starting_after=%s",
+                         s->page_size, (long long)c.created, (long long)c.created, esc ? esc : "");
+                curl_free(esc);
+            } else {
+                char *esc = curl_easy_escape(NULL, c.id, 0);
+                snprintf(q, sizeof(q), "limit=%d&ending_before=%s", s->page_size, esc ? esc : "");
+                curl_free(esc);
+            }
+            req_get(s, &reqs[m], stripe_list_path(schema->colls[p->coll].name), q);
+            idx[m++] = i;
         }
-        req_get(s, &reqs[m], stripe_list_path(schema->colls[p->coll].name), q);
-        idx[m++] = i;
-    }
-    if (m > 0)
-        http_client_run(s->http, reqs, m);
-    for (size_t k = 0; k < m; k++) {
-        conn_page *p = &pages[idx[k]];
-        http_request *r = &reqs[k];
-        json_t *data = r->json ? json_object_get(r->json, "data") : NULL;
-        if (r->status != 200 || !json_is_array(data)) {
-            api_error(r, p->error, sizeof(p->error));
-            rc = T_ERR;
+        if (m > 0)
+            http_client_run(s->http, reqs, m);
+        for (size_t k = 0; k < m; k++) {
+            conn_page *p = &pages[idx[k]];
+            http_request *r = &reqs[k];
+            stripe_cursor c;
+            stripe_cursor_parse(p->cursor, &c);
+            json_t *data = r->json ? json_object_get(r->json, "data") : NULL;
+            json_t *e = r->json ? json_object_get(r->json, "error") : NULL;
+            if (pass == 0 && c.kind != STRIPE_CUR_EMPTY && (r->status == 404 || r->status == 400) &&
+                strcmp(json_string_value(json_object_get(e, "code")) ?: "", "resource_missing") == 0) {
+                /* the cursor object is gone (deleted): re-anchor on its second */
+                if (c.created > 0)
+                    refind[idx[k]] = true;
+                else
+                    p->cursor[0] = '\0';
+                log_info("stripe.cursor_missing", "collection=%s cursor=%s",
+                         schema->colls[p->coll].name, p->cursor);
+                http_request_reset(r);
+                continue;
+            }
+            if (r->status != 200 || !json_is_array(data)) {
+                api_error(r, p->error, sizeof(p->error));
+                rc = T_ERR;
+                http_request_reset(r);
+                continue;
+            }
+            int64_t version = server_time_of(r);
+            p->rows.server_time = version;
+            size_t cnt = json_array_size(data);
+            /* newest first in the page: add oldest first */
+            for (size_t j = cnt; j-- > 0;)
+                stripe_object_to_changes(schema, p->coll, json_array_get(data, j), version, &p->rows);
+            bool more = json_is_true(json_object_get(r->json, "has_more"));
+            const char *first = json_string_value(json_object_get(json_array_get(data, 0), "id"));
+            const char *last = json_string_value(json_object_get(json_array_get(data, cnt ? cnt - 1 : 0), "id"));
+            bool anchoring = c.kind == STRIPE_CUR_EMPTY || c.kind == STRIPE_CUR_ANCHOR || pass == 1;
+            if (anchoring) {
+                int64_t t = c.kind == STRIPE_CUR_EMPTY ? pr[idx[k]].hi : c.created;
+                char top[128];
+                snprintf(top, sizeof(top), "%s",
+                         c.kind == STRIPE_CUR_ANCHOR ? c.top : (first ? first : ""));
+                if (!top[0]) {
+                    /* nothing in that second any more: search for the oldest again */
+                    p->cursor[0] = '\0';
+                } else if (more && last) {
+                    snprintf(p->cursor, sizeof(p->cursor), "A:%lld:%s:%s", (long long)t, top, last);
+                } else {
+                    snprintf(p->cursor, sizeof(p->cursor), "%s@%lld", top, (long long)t);
+                }
+            } else {
+                json_t *newest = json_array_get(data, 0);
+                if (first)
+                    snprintf(p->cursor, sizeof(p->cursor), "%s@%lld", first,
+                             (long long)json_int(newest, "created"));
+                p->done = !first || !more;
+            }
             http_request_reset(r);
-            continue;
         }
-        int64_t version = server_time_of(r);
-        p->rows.server_time = version;
-        size_t cnt = json_array_size(data);
-        /* newest first in the page: add oldest first */
-        for (size_t j = cnt; j-- > 0;)
-            stripe_object_to_changes(schema, p->coll, json_array_get(data, j), version, &p->rows);
-        const char *newest = json_string_value(json_object_get(json_array_get(data, 0), "id"));
-        bool first_page = !p->cursor[0];
-        if (newest)
-            snprintf(p->cursor, sizeof(p->cursor), "%s", newest);
-        /* a first page lists everything created <= T_oldest; then ending_before */
-        p->done = !newest || (!first_page && !json_is_true(json_object_get(r->json, "has_more")));
-        if (first_page && newest)
-            p->done = false;
-        http_request_reset(r);
     }
+    free(refind);
     free(reqs);
     free(pr);
     return rc;
@@ -326,7 +408,8 @@ static int stripe_changes(void *self, const conn_schema *schema, const char *cur
     char after[256] = "";
     int64_t server_time = 0;
     int rc = T_OK;
-    for (int page = 0; page < STRIPE_EVENTS_MAX_PAGES; page++) {
+    int max_pages = from_start ? STRIPE_EVENTS_MAX_PAGES_ALL : STRIPE_EVENTS_MAX_PAGES;
+    for (int page = 0; page < max_pages; page++) {
         char q[512];
         char *esc = curl_easy_escape(NULL, from_start ? after : pos, 0);
         if (from_start)

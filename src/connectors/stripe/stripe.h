@@ -30,6 +30,18 @@ int stripe_event_to_changes(const conn_schema *schema, json_t *event, conn_chang
 void stripe_object_to_changes(const conn_schema *schema, size_t coll, json_t *obj, int64_t version,
                               conn_changes *out);
 
+/* A backfill cursor: "" | "A:<T>:<top>:<after>" | "<id>@<created>" (see stripe.c). */
+typedef enum stripe_cursor_kind { STRIPE_CUR_EMPTY, STRIPE_CUR_ANCHOR, STRIPE_CUR_AFTER } stripe_cursor_kind;
+
+typedef struct stripe_cursor {
+    stripe_cursor_kind kind;
+    int64_t created;
+    char id[128], top[128], after[128];
+} stripe_cursor;
+
+/* Parses TEXT (may be NULL) into C; anything malformed is STRIPE_CUR_EMPTY. */
+void stripe_cursor_parse(const char *text, stripe_cursor *c);
+
 /* Form-encodes JSON FIELDS Stripe-style (a[b]=c, a[0]=d). Caller frees. */
 char *stripe_form_encode(json_t *fields);
 

@@ -31,10 +31,19 @@ sync_start() {
   cleanup_add "kill -9 ${SYNC_PID[$name]} 2>/dev/null; wait ${SYNC_PID[$name]} 2>/dev/null"
 }
 
-sync_kill() {
-  local name=$1 sig=${2:-TERM}
+sync_kill() { # a TERM must end in a clean exit 0 (and no sanitizer report)
+  local name=$1 sig=${2:-TERM} rc=0
   kill -"$sig" "${SYNC_PID[$name]}" 2>/dev/null || true
-  wait "${SYNC_PID[$name]}" 2>/dev/null || true
+  wait "${SYNC_PID[$name]}" 2>/dev/null || rc=$?
+  if [ "$sig" = TERM ] && [ "$rc" -ne 0 ]; then
+    tail -30 "$WORK/$name.log" >&2
+    fail "tether sync ($name) exited with $rc after SIGTERM"
+  fi
+  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/$name.log"; then
+    grep -E -A20 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/$name.log" | head -40 >&2
+    fail "sanitizer report in the log of $name"
+  fi
+  return 0
 }
 
 tool() { "$PY" "$TOOL" "$@"; }
