@@ -10,6 +10,7 @@
 #      emulator data into database bench_sse (BENCH_SSE=0 skips it);
 #   4. the emulator's own serving rate on the same data (bench/emulator_pages.mjs,
 #      BENCH_EMU_SECONDS, default 5).
+# BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
 # Writes a markdown section with rows/s side by side and the ratios to stdout.
 # Needs ./build/tether (make), node, and `npm ci` in bench/ (done on demand).
 set -euo pipefail
@@ -25,6 +26,7 @@ work=$(mktemp -d /tmp/tether-bench-ingest.XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true

@@ -9,6 +9,7 @@
 #   polling: no webhooks; the sync polls /v1/events every
 #            BENCH_POLL_MS (default 500, the configuration default); changes
 #            are spaced randomly over the interval.
+# BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
 # Writes a markdown section to stdout. Needs ./build/tether, node, bench/ npm packages.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,6 +22,7 @@ work=$(mktemp -d /tmp/tether-bench-lag.XXXXXX)
 chmod 755 "$work"
 pids=()
 cleanup() {
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
