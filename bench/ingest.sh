@@ -68,7 +68,7 @@ seed_secs=$(elapsed "$t" "$(now)")
 # 1. tether sync backfill
 tdb="$base/bench_tether?sslmode=disable"
 t=$(now)
-TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
+TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
   "$bin" sync --source stripe --api-key sk_test_tether --api-base "http://127.0.0.1:$emu_port" \
   --database "$tdb" --status-listen 127.0.0.1:0 >"$work/sync.log" 2>&1 &
 spid=$!; pids+=("$spid")

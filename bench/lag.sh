@@ -61,7 +61,7 @@ phase() {
   local epid=$!; pids+=("$epid")
   for _ in $(seq 1 200); do [ -s "$work/$name.port" ] && break; sleep 0.05; done
   local eport; eport=$(cat "$work/$name.port")
-  TETHER_SYNC_STRIPE_POLL_INTERVAL_MS=$pms "$bin" sync --source stripe --api-key sk_test_tether \
+  TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_POLL_INTERVAL_MS=$pms "$bin" sync --source stripe --api-key sk_test_tether \
     --api-base "http://127.0.0.1:$eport" --database "$base/lag_$name?sslmode=disable" --status-listen 127.0.0.1:0 "${sargs[@]}" \
     >"$work/$name.sync.log" 2>&1 &
   local spid=$!; pids+=("$spid")
