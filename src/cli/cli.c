@@ -80,7 +80,8 @@ void cli_overrides_add(cli_overrides *ov, const char *section, const char *key, 
     }
 }
 
-int cli_overrides_apply(tether_config *cfg, const cli_overrides *ov, const char *cmd)
+/* Applies every override once; T_ERR (usage error printed) on a bad value. */
+static int cli_overrides_set(tether_config *cfg, const cli_overrides *ov, const char *cmd)
 {
     char err[T_ERRBUF_SIZE];
     for (size_t i = 0; i < ov->n; i++) {
@@ -90,6 +91,23 @@ int cli_overrides_apply(tether_config *cfg, const cli_overrides *ov, const char 
             return T_ERR;
         }
     }
+    return T_OK;
+}
+
+int cli_overrides_apply(tether_config *cfg, const cli_overrides *ov, const char *cmd)
+{
+    if (cli_overrides_set(cfg, ov, cmd) != T_OK)
+        return T_ERR;
+    /* A flag such as --source may have just created a [sync.NAME] section: its
+     * TETHER_SYNC_<NAME>_* variables apply to it as to a section from the file,
+     * and then the flags are applied again so that they still win. */
+    char err[T_ERRBUF_SIZE];
+    if (config_apply_env(cfg, environ, err, sizeof(err)) != T_OK) {
+        cli_usage_error(cmd, "%s", err);
+        return T_ERR;
+    }
+    if (cli_overrides_set(cfg, ov, cmd) != T_OK)
+        return T_ERR;
     config_register_secrets(cfg);
     return T_OK;
 }

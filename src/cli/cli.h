@@ -47,7 +47,11 @@ typedef struct cli_overrides {
 
 void cli_overrides_add(cli_overrides *ov, const char *section, const char *key, const char *value);
 
-/* Applies every override with config_set(); a bad value is a usage error. */
+/*
+ * Applies every override with config_set(), then the environment again for
+ * sections the flags created (--source), then the overrides again so flags
+ * win. A bad value is a usage error (printed); returns T_OK or T_ERR.
+ */
 int cli_overrides_apply(tether_config *cfg, const cli_overrides *ov, const char *cmd);
 
 int cmd_setup(int argc, char **argv);

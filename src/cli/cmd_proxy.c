@@ -150,21 +150,6 @@ int cmd_proxy(int argc, char **argv)
         config_free(&cfg);
         return T_EXIT_USAGE;
     }
-    if (source) {
-        /* --source may have just created the sync section: its TETHER_SYNC_<NAME>_*
-         * variables apply to it too, and the flags still win (as in cmd_sync.c) */
-        char err[T_ERRBUF_SIZE];
-        if (config_apply_env(&cfg, environ, err, sizeof(err)) != T_OK) {
-            fprintf(stderr, "tether proxy: %s\n", err);
-            config_free(&cfg);
-            return T_EXIT_USAGE;
-        }
-        if (cli_overrides_apply(&cfg, &ov, "proxy") != T_OK) {
-            config_free(&cfg);
-            return T_EXIT_USAGE;
-        }
-        config_register_secrets(&cfg);
-    }
     if (!cfg.proxy_upstream) {
         config_free(&cfg);
         return cli_usage_error("proxy", "no upstream database: give --upstream URL or [proxy] upstream");

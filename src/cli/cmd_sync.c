@@ -142,21 +142,6 @@ static int sync_or_run(int argc, char **argv, const char *cmd)
         config_free(&cfg);
         return T_EXIT_USAGE;
     }
-    if (source) {
-        /* --source may have just created the sync section: its TETHER_SYNC_<NAME>_*
-         * variables apply to it too, and the flags still win */
-        char err[T_ERRBUF_SIZE];
-        if (config_apply_env(&cfg, environ, err, sizeof(err)) != T_OK) {
-            fprintf(stderr, "tether %s: %s\n", cmd, err);
-            config_free(&cfg);
-            return T_EXIT_USAGE;
-        }
-        if (cli_overrides_apply(&cfg, &ov, cmd) != T_OK) {
-            config_free(&cfg);
-            return T_EXIT_USAGE;
-        }
-        config_register_secrets(&cfg);
-    }
     if (cfg.nsyncs == 0) {
         config_free(&cfg);
         return cli_usage_error(cmd, "no sync configured: give --source or a [sync.NAME] section");

@@ -34,6 +34,11 @@
 #define DEMO_APP_USER "demo"
 #define DEMO_APP_PASSWORD "demo"
 #define DEMO_TETHER_PASSWORD "tether-demo-password"
+/* The Salesforce emulator's default credentials (docs/emulators-salesforce.md). */
+#define DEMO_SF_CLIENT_ID "tether-sf-client"
+#define DEMO_SF_CLIENT_SECRET "tether-sf-secret"
+#define DEMO_SF_USERNAME "admin@tether.example"
+#define DEMO_SF_PASSWORD "tether-sf-password"
 
 static volatile sig_atomic_t demo_stop_requested;
 
@@ -49,7 +54,7 @@ typedef struct demo_state {
     char pg_bindir[256];
     const char *run_as; /* OS user for Postgres, NULL when not root */
     int remove_dir;
-    int pg_port, api_port, proxy_port;
+    int pg_port, api_port, sf_port, proxy_port;
     char admin_url[256], tether_url[256];
     proc_group procs;
 } demo_state;
@@ -149,7 +154,7 @@ static int demo_start_postgres(demo_state *st)
 static int demo_setup_database(demo_state *st)
 {
     setup_options so = {.user = "tether", .password = DEMO_TETHER_PASSWORD,
-                        .read_role = "tether_read", .schemas = {"stripe"}, .nschemas = 1,
+                        .read_role = "tether_read", .schemas = {"stripe", "salesforce"}, .nschemas = 2,
                         .app_roles = {"postgres"}, .napp_roles = 1};
     char err[T_ERRBUF_SIZE];
     char *sql = setup_sql_build(&so, NULL, 0, err, sizeof(err));
@@ -165,8 +170,13 @@ static int demo_setup_database(demo_state *st)
     return rc;
 }
 
-static pid_t demo_spawn_self(demo_state *st, const char *self, const char *name,
-                             char *const args[])
+/*
+ * Starts this program with ARGS as child NAME (output to DIR/logs/NAME.log).
+ * When PORT > 0, waits for it to accept connections and checks the child is
+ * still alive then (another process may hold the port). T_OK or T_ERR.
+ */
+static int demo_start_child(demo_state *st, const char *self, const char *name,
+                            char *const args[], int port)
 {
     char *argv[32];
     int n = 0;
@@ -176,13 +186,25 @@ static pid_t demo_spawn_self(demo_state *st, const char *self, const char *name,
     argv[n] = NULL;
     char log[PATH_MAX];
     snprintf(log, sizeof(log), "%s/%s.log", st->logs, name);
-    return proc_spawn(&st->procs, name, argv, log, NULL);
+    if (proc_spawn(&st->procs, name, argv, log, NULL) < 0)
+        return T_ERR;
+    if (port > 0 && proc_wait_port("127.0.0.1", port, 30000) != T_OK)
+        return T_ERR;
+    struct timespec settle = {0, 100 * 1000000L};
+    nanosleep(&settle, NULL);
+    char gone[32];
+    int status;
+    if (proc_reap(&st->procs, gone, sizeof(gone), &status))
+        return T_ERR;
+    return T_OK;
 }
 
-/* Counts rows of stripe.customer; -1 while the table does not exist yet. */
-static long demo_count_customers(PGconn *conn)
+/* Counts rows of TABLE (a fixed schema.table); -1 while it does not exist yet. */
+static long demo_count_rows(PGconn *conn, const char *table)
 {
-    PGresult *res = PQexec(conn, "SELECT count(*) FROM stripe.customer");
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    PGresult *res = PQexec(conn, sql);
     long n = -1;
     if (PQresultStatus(res) == PGRES_TUPLES_OK)
         n = atol(PQgetvalue(res, 0, 0));
@@ -190,11 +212,11 @@ static long demo_count_customers(PGconn *conn)
     return n;
 }
 
-static void demo_progress(long *last_shown, long done, long total)
+static void demo_progress(const char *table, long *last_shown, long done, long total)
 {
     if (!isatty(STDOUT_FILENO)) { /* plain output: one line per change */
         if (done != *last_shown)
-            printf("tether demo: backfilling stripe.customer %ld/%ld\n", done, total);
+            printf("tether demo: backfilling %s %ld/%ld\n", table, done, total);
         *last_shown = done;
         fflush(stdout);
         return;
@@ -202,14 +224,14 @@ static void demo_progress(long *last_shown, long done, long total)
     int width = 40, filled = total > 0 ? (int)(done * width / total) : 0;
     if (filled > width)
         filled = width;
-    printf("\rtether demo: backfilling stripe.customer [");
+    printf("\rtether demo: backfilling %-18s [", table);
     for (int i = 0; i < width; i++)
         putchar(i < filled ? '#' : '.');
     printf("] %ld/%ld", done, total);
     fflush(stdout);
 }
 
-static int demo_wait_backfill(demo_state *st, long total)
+static int demo_wait_backfill(demo_state *st, const char *table, long total)
 {
     char err[T_ERRBUF_SIZE];
     PGconn *conn = pgconn_connect(st->admin_url, "tether-demo", err, sizeof(err));
@@ -217,8 +239,8 @@ static int demo_wait_backfill(demo_state *st, long total)
         return T_ERR;
     long n = 0, last_shown = -1;
     for (int i = 0; i < 1200 && !demo_stop_requested; i++) {
-        n = demo_count_customers(conn);
-        demo_progress(&last_shown, n < 0 ? 0 : n, total);
+        n = demo_count_rows(conn, table);
+        demo_progress(table, &last_shown, n < 0 ? 0 : n, total);
         if (n >= total)
             break;
         char name[32];
@@ -319,7 +341,7 @@ static void demo_print_instructions(const demo_state *st)
 {
     printf("\n"
            "Tether is running. Connect through the proxy (reads pass through, writes go\n"
-           "to the Stripe emulator first):\n\n"
+           "to the API first):\n\n"
            "  psql 'postgres://" DEMO_APP_USER ":" DEMO_APP_PASSWORD "@127.0.0.1:%d/postgres'\n\n"
            "or read the database directly:\n\n"
            "  psql 'postgres://postgres:postgres@127.0.0.1:%d/postgres'\n\n"
@@ -329,13 +351,95 @@ static void demo_print_instructions(const demo_state *st)
            "    JOIN stripe.customer ON stripe.customer.id = stripe.subscription.customer_id\n"
            "   WHERE stripe.customer.metadata ->> 'user_id' = 'user_abc';\n\n"
            "  UPDATE stripe.customer SET email = 'new@email.com'\n"
-           "   WHERE id = (SELECT min(id) FROM stripe.customer);      -- applied at the API\n"
+           "   WHERE metadata ->> 'user_id' = 'user_abc';   -- applied at the API first\n\n"
            "  UPDATE stripe.customer SET email = 'new@'\n"
-           "   WHERE id = (SELECT min(id) FROM stripe.customer);      -- the API's error\n\n"
-           "The Stripe emulator listens on http://127.0.0.1:%d (key " DEMO_API_KEY ").\n"
-           "Logs are in %s. Press Ctrl-C to stop and clean up.\n",
-           st->proxy_port, st->pg_port, st->api_port, st->logs);
+           "   WHERE metadata ->> 'user_id' = 'user_abc';   -- fails with the API's error\n\n"
+           "  SELECT id, first_name, last_name, email FROM salesforce.contact LIMIT 5;\n"
+           "  UPDATE salesforce.contact SET email = 'bad@'\n"
+           "   WHERE id = (SELECT min(id) FROM salesforce.contact);  -- Salesforce's error\n\n"
+           "The Stripe emulator listens on http://127.0.0.1:%d (key " DEMO_API_KEY "),\n"
+           "the Salesforce emulator on http://127.0.0.1:%d. The configuration is\n"
+           "%s/tether.ini; logs are in %s. Press Ctrl-C to stop and clean up.\n",
+           st->proxy_port, st->pg_port, st->api_port, st->sf_port, st->dir, st->logs);
     fflush(stdout);
+}
+
+/* Starts the Stripe and Salesforce emulators, seeded, and the example customer. */
+static int demo_start_emulators(demo_state *st, const demo_options *opts, const char *self)
+{
+    char listen[64], seed[16], seed_subs[16], sf_listen[64], sf_accounts[16];
+    snprintf(listen, sizeof(listen), "127.0.0.1:%d", st->api_port);
+    snprintf(seed, sizeof(seed), "%d", opts->seed_customers);
+    snprintf(seed_subs, sizeof(seed_subs), "%d", opts->seed_customers / 2);
+    char *emu_args[] = {"emulate",          "stripe", "--listen",        listen,
+                        "--seed-customers", seed,     "--seed-products", "5",
+                        "--seed-prices",    "10",     "--seed-subscriptions", seed_subs,
+                        NULL};
+    if (demo_start_child(st, self, "emulator", emu_args, st->api_port) != T_OK) {
+        fprintf(stderr, "tether demo: the Stripe emulator did not start; see %s/emulator.log\n",
+                st->logs);
+        return T_ERR;
+    }
+    if (demo_seed_example(st) != T_OK) {
+        fprintf(stderr, "tether demo: could not create the example customer; see "
+                        "%s/emulator.log\n", st->logs);
+        return T_ERR;
+    }
+    demo_say("Stripe emulator is up on 127.0.0.1:%d with %d customers", st->api_port,
+             opts->seed_customers + 1);
+
+    snprintf(sf_listen, sizeof(sf_listen), "127.0.0.1:%d", st->sf_port);
+    snprintf(sf_accounts, sizeof(sf_accounts), "%d", opts->seed_customers / 5 + 1);
+    char *sf_args[] = {"emulate", "salesforce", "--listen", sf_listen, "--seed-contacts", seed,
+                       "--seed-accounts", sf_accounts, "--seed-opportunities", sf_accounts,
+                       NULL};
+    if (demo_start_child(st, self, "salesforce-emulator", sf_args, st->sf_port) != T_OK) {
+        fprintf(stderr, "tether demo: the Salesforce emulator did not start; see "
+                        "%s/salesforce-emulator.log\n", st->logs);
+        return T_ERR;
+    }
+    demo_say("Salesforce emulator is up on 127.0.0.1:%d with %d contacts", st->sf_port,
+             opts->seed_customers);
+    return T_OK;
+}
+
+/*
+ * Writes DIR/tether.ini (both syncs, as a user would configure them) and the
+ * proxy's users file. Paths are returned in CONFIG and USERS.
+ */
+static int demo_write_files(const demo_state *st, char *config, size_t config_len, char *users,
+                            size_t users_len)
+{
+    snprintf(config, config_len, "%s/tether.ini", st->dir);
+    snprintf(users, users_len, "%s/users.txt", st->dir);
+    FILE *f = fopen(config, "w");
+    if (!f)
+        return T_ERR;
+    fprintf(f,
+            "; written by tether demo\n"
+            "[tether]\n"
+            "database = %s\n"
+            "status_listen =\n\n"
+            "[sync.stripe]\n"
+            "source = stripe\n"
+            "api_key = " DEMO_API_KEY "\n"
+            "api_base = http://127.0.0.1:%d\n\n"
+            "[sync.salesforce]\n"
+            "source = salesforce\n"
+            "login_url = http://127.0.0.1:%d\n"
+            "client_id = " DEMO_SF_CLIENT_ID "\n"
+            "client_secret = " DEMO_SF_CLIENT_SECRET "\n"
+            "username = " DEMO_SF_USERNAME "\n"
+            "password = " DEMO_SF_PASSWORD "\n"
+            "daily_request_budget = 500000\n",
+            st->tether_url, st->api_port, st->sf_port);
+    if (fclose(f) != 0)
+        return T_ERR;
+    f = fopen(users, "w");
+    if (!f)
+        return T_ERR;
+    fprintf(f, "\"%s\" \"%s\"\n", DEMO_APP_USER, DEMO_APP_PASSWORD);
+    return fclose(f) == 0 ? T_OK : T_ERR;
 }
 
 static int demo_make_dirs(demo_state *st, const demo_options *opts)
@@ -407,6 +511,7 @@ int demo_run(const demo_options *opts, const char *self_path)
     }
     st.pg_port = proc_free_port();
     st.api_port = proc_wait_port("127.0.0.1", 12111, 0) == T_OK ? proc_free_port() : 12111;
+    st.sf_port = proc_wait_port("127.0.0.1", 12112, 0) == T_OK ? proc_free_port() : 12112;
 
     if (demo_start_postgres(&st) != T_OK) {
         fprintf(stderr, "tether demo: PostgreSQL did not start; see %s/postgres.log\n", st.logs);
@@ -416,52 +521,29 @@ int demo_run(const demo_options *opts, const char *self_path)
     if (demo_setup_database(&st) != T_OK)
         goto failed;
 
-    char listen[64], seed[16], api_base[64], proxy_listen[64], users[PATH_MAX];
-    snprintf(listen, sizeof(listen), "127.0.0.1:%d", st.api_port);
-    snprintf(seed, sizeof(seed), "%d", opts->seed_customers);
-    char seed_subs[16];
-    snprintf(seed_subs, sizeof(seed_subs), "%d", opts->seed_customers / 2);
-    char *emu_args[] = {"emulate",     "stripe", "--listen",           listen,
-                        "--seed-customers", seed, "--seed-products", "5",
-                        "--seed-prices", "10",  "--seed-subscriptions", seed_subs,
-                        NULL};
-    if (demo_spawn_self(&st, self_path, "emulator", emu_args) < 0 ||
-        proc_wait_port("127.0.0.1", st.api_port, 30000) != T_OK) {
-        fprintf(stderr, "tether demo: the Stripe emulator did not start; see %s/emulator.log\n",
-                st.logs);
+    if (demo_start_emulators(&st, opts, self_path) != T_OK)
+        goto failed;
+    char config[PATH_MAX], users[PATH_MAX], proxy_listen[64];
+    if (demo_write_files(&st, config, sizeof(config), users, sizeof(users)) != T_OK) {
+        fprintf(stderr, "tether demo: cannot write %s: %s\n", st.dir, strerror(errno));
         goto failed;
     }
-    if (demo_seed_example(&st) != T_OK) {
-        fprintf(stderr, "tether demo: could not create the example customer; see %s/emulator.log\n",
-                st.logs);
+    char *sync_args[] = {"sync", "--config", config, NULL};
+    if (demo_start_child(&st, self_path, "sync", sync_args, 0) != T_OK) {
+        fprintf(stderr, "tether demo: the sync did not start; see %s/sync.log\n", st.logs);
         goto failed;
     }
-    demo_say("Stripe emulator is up on 127.0.0.1:%d with %d customers", st.api_port,
-             opts->seed_customers + 1);
-
-    snprintf(api_base, sizeof(api_base), "http://127.0.0.1:%d", st.api_port);
-    char *sync_args[] = {"sync", "--source", "stripe", "--api-key", DEMO_API_KEY, "--api-base",
-                         api_base, "--database", st.tether_url, "--status-listen", "", NULL};
-    if (demo_spawn_self(&st, self_path, "sync", sync_args) < 0)
-        goto failed;
-
-    snprintf(users, sizeof(users), "%s/users.txt", st.dir);
-    FILE *uf = fopen(users, "w");
-    if (!uf)
-        goto failed;
-    fprintf(uf, "\"%s\" \"%s\"\n", DEMO_APP_USER, DEMO_APP_PASSWORD);
-    fclose(uf);
     snprintf(proxy_listen, sizeof(proxy_listen), "127.0.0.1:%d", st.proxy_port);
-    char *proxy_args[] = {"proxy", "--listen", proxy_listen, "--upstream", st.tether_url,
-                          "--auth", "scram", "--users", users, NULL};
-    if (demo_spawn_self(&st, self_path, "proxy", proxy_args) < 0 ||
-        proc_wait_port("127.0.0.1", st.proxy_port, 30000) != T_OK) {
+    char *proxy_args[] = {"proxy", "--config", config, "--listen", proxy_listen, "--upstream",
+                          st.tether_url, "--auth", "scram", "--users", users, NULL};
+    if (demo_start_child(&st, self_path, "proxy", proxy_args, st.proxy_port) != T_OK) {
         fprintf(stderr, "tether demo: the proxy did not start; see %s/proxy.log\n", st.logs);
         goto failed;
     }
     demo_say("proxy is up on 127.0.0.1:%d", st.proxy_port);
 
-    if (demo_wait_backfill(&st, opts->seed_customers + 1) != T_OK) {
+    if (demo_wait_backfill(&st, "stripe.customer", opts->seed_customers + 1) != T_OK ||
+        demo_wait_backfill(&st, "salesforce.contact", opts->seed_customers) != T_OK) {
         if (!demo_stop_requested)
             fprintf(stderr, "tether demo: the backfill did not finish; see %s/sync.log\n",
                     st.logs);

@@ -95,6 +95,8 @@ static void proxy_client_auth_ok(proxy_session *s)
     proto_put_auth(bufferevent_get_output(s->cbev), PQ_AUTH_OK, NULL, 0);
     log_debug("proxy.client.auth_ok", "id=%llu user=%s", (unsigned long long)s->id, s->user_log);
     bufferevent_disable(s->cbev, EV_READ);
+    if (proxy_lazy_answer_startup(s))
+        return;
     proxy_server_connect(s);
 }
 
@@ -122,8 +124,20 @@ static int proxy_client_start_tls(proxy_session *s)
     return T_OK;
 }
 
-static void proxy_client_save_params(proxy_session *s, const proto_startup *st)
+/* Copies the startup parameters to pass upstream into s->params, sized to
+ * fit (at most PROXY_PARAMS_MAX bytes; an idle session keeps only what it
+ * needs). Returns T_ERR when out of memory. */
+static int proxy_client_save_params(proxy_session *s, const proto_startup *st)
 {
+    size_t total = 0;
+    for (size_t i = 0; i < st->nparams; i++)
+        total += strlen(st->names[i]) + strlen(st->values[i]) + 2;
+    if (total > PROXY_PARAMS_MAX)
+        total = PROXY_PARAMS_MAX;
+    free(s->params);
+    s->params = malloc(total ? total : 1);
+    if (!s->params)
+        return T_ERR;
     s->params_len = 0;
     s->nparams = 0;
     for (size_t i = 0; i < st->nparams; i++) {
@@ -131,13 +145,14 @@ static void proxy_client_save_params(proxy_session *s, const proto_startup *st)
         if (strcmp(n, "user") == 0 || strcmp(n, "database") == 0)
             continue;
         size_t nl = strlen(n) + 1, vl = strlen(v) + 1;
-        if (s->params_len + nl + vl > sizeof(s->params))
+        if (s->params_len + nl + vl > total)
             break;
         memcpy(s->params + s->params_len, n, nl);
         memcpy(s->params + s->params_len + nl, v, vl);
         s->params_len += nl + vl;
         s->nparams++;
     }
+    return T_OK;
 }
 
 /* A normal startup packet: negotiate, then begin authentication. */
@@ -163,7 +178,10 @@ static void proxy_client_on_startup(proxy_session *s, const proto_startup *st)
     }
     if ((st->version & 0xffff) != 0 || st->nunknown_pq > 0)
         proto_put_negotiate_version(out, 0, st->unknown_pq, st->nunknown_pq);
-    proxy_client_save_params(s, st);
+    if (proxy_client_save_params(s, st) != T_OK) {
+        proxy_session_close_after_flush(s, "out_of_memory");
+        return;
+    }
     const proxy_settings *set = ctx->settings;
     switch (set->auth_type) {
     case PROXY_AUTH_TRUST:
@@ -392,7 +410,7 @@ static bool proxy_client_auth_step(proxy_session *s, struct evbuffer *in)
     if (s->state == PS_CLOSING)
         return false;
     evbuffer_drain(in, h.total);
-    return s->state == PS_AUTH_SASL_FINAL;
+    return s->state == PS_AUTH_SASL_FINAL || s->state == PS_LAZY_IDLE;
 }
 
 void proxy_client_read_cb(struct bufferevent *bev, void *arg)
@@ -413,6 +431,9 @@ void proxy_client_read_cb(struct bufferevent *bev, void *arg)
             break;
         case PS_RELAY:
             proxy_relay_client_read(bev, s);
+            return;
+        case PS_LAZY_IDLE:
+            proxy_lazy_client_read(s, in);
             return;
         default:
             return; /* waiting for upstream; the bytes stay buffered */
@@ -442,6 +463,8 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
         const char *reason;
         if (s->state == PS_TLS_HANDSHAKE)
             reason = "tls_handshake_failed";
+        else if (s->state == PS_LAZY_IDLE)
+            reason = (what & BEV_EVENT_EOF) ? "client_disconnect" : "client_error";
         else if (s->state == PS_RELAY && s->last_client_type == PqMsg_Terminate)
             reason = "client_terminate";
         else if (s->state < PS_RELAY)

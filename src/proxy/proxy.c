@@ -39,6 +39,7 @@ static void proxy_settings_free(proxy_settings *set)
         SSL_CTX_free(set->client_tls);
     if (set->upstream_tls)
         SSL_CTX_free(set->upstream_tls);
+    proxy_lazy_cache_free(set->param_cache);
     OPENSSL_cleanse(set->up_password, sizeof(set->up_password));
     free(set);
 }
@@ -244,6 +245,15 @@ static proxy_settings *proxy_settings_build(const tether_config *cfg, char *errb
     set->max_client_conn = cfg->proxy_max_client_conn;
     set->login_timeout_s = cfg->proxy_login_timeout_s > 0 ? cfg->proxy_login_timeout_s : 15;
     set->shutdown_timeout_s = cfg->proxy_shutdown_timeout_s;
+    const char *lazy = cfg->proxy_lazy_connect ? cfg->proxy_lazy_connect : "on";
+    if (strcmp(lazy, "on") == 0 || strcmp(lazy, "true") == 0 || strcmp(lazy, "1") == 0)
+        set->lazy_connect = true;
+    else if (strcmp(lazy, "off") == 0 || strcmp(lazy, "false") == 0 || strcmp(lazy, "0") == 0)
+        set->lazy_connect = false;
+    else {
+        snprintf(errbuf, errlen, "lazy_connect must be on or off, not '%s'", lazy);
+        goto failed;
+    }
     if (!cfg->proxy_upstream || !cfg->proxy_upstream[0]) {
         snprintf(errbuf, errlen, "no upstream database ([proxy] upstream)");
         goto failed;

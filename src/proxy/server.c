@@ -279,8 +279,11 @@ static bool proxy_server_login_step(proxy_session *s, struct evbuffer *in)
         return false;
     }
     case PqMsg_NoticeResponse:
-    case PqMsg_ParameterStatus:
         evbuffer_add(cout, msg, h.total);
+        break;
+    case PqMsg_ParameterStatus:
+        if (proxy_lazy_on_param_status(s, msg, h.total))
+            evbuffer_add(cout, msg, h.total);
         break;
     case PqMsg_BackendKeyData:
         if (blen == 8) {
@@ -288,6 +291,8 @@ static bool proxy_server_login_step(proxy_session *s, struct evbuffer *in)
             s->up_key = (int32_t)proto_get_u32(body + 4);
             s->have_up_key = true;
         }
+        if (s->lazy)
+            break; /* the client has the proxy's key since its lazy startup */
         proxy_cancel_register(s);
         proto_put_backend_key(cout, s->pid, s->key);
         break;
@@ -305,8 +310,10 @@ static bool proxy_server_login_step(proxy_session *s, struct evbuffer *in)
             proxy_server_fail(s, "out of memory", "out_of_memory");
             return false;
         }
-        evbuffer_add(cout, msg, h.total);
+        if (!s->lazy) /* a lazy client had its ReadyForQuery from the proxy */
+            evbuffer_add(cout, msg, h.total);
         evbuffer_drain(in, h.total);
+        proxy_lazy_on_login_done(s);
         proxy_server_go_relay(s);
         return false;
     default:

@@ -52,6 +52,9 @@ static void proxy_session_free(proxy_session *s)
         free(s->scram);
     }
     wt_session_free(s->wt);
+    free(s->params);
+    if (s->login_status)
+        evbuffer_free(s->login_status);
     if (s->up_scram) {
         OPENSSL_cleanse(s->up_scram, sizeof(*s->up_scram));
         free(s->up_scram);

@@ -56,6 +56,8 @@ typedef struct proxy_settings {
     socklen_t up_addrlen[PROXY_MAX_UP_ADDRS];
     int up_naddrs;
     proxy_scram_cache up_scram_cache; /* upstream SCRAM keys, filled on first login */
+    bool lazy_connect;                /* answer the startup, connect upstream on first message */
+    struct proxy_param_cache *param_cache; /* lazy.c: ParameterStatus per startup parameters */
 } proxy_settings;
 
 typedef struct proxy_session proxy_session;
@@ -86,6 +88,7 @@ typedef enum proxy_state {
     PS_AUTH_MD5,         /* sent AuthenticationMD5Password */
     PS_AUTH_SASL_INIT,   /* sent AuthenticationSASL */
     PS_AUTH_SASL_FINAL,  /* sent AuthenticationSASLContinue */
+    PS_LAZY_IDLE,        /* startup answered by the proxy, no upstream yet (lazy_connect) */
     PS_UP_CONNECTING,    /* TCP connect to upstream */
     PS_UP_SSL_REPLY,     /* sent SSLRequest upstream, waiting for S/N */
     PS_UP_TLS_HANDSHAKE, /* upstream TLS handshake */
@@ -118,8 +121,10 @@ struct proxy_session {
     bool client_tls;
     bool over_limit;
     bool in_cancel_map;
+    bool lazy;                   /* the proxy answered the startup; upstream login is silent */
+    struct evbuffer *login_status; /* ParameterStatus seen on an eager login, for the cache */
     /* startup parameters to pass upstream: name\0value\0 pairs */
-    char params[PROXY_PARAMS_MAX];
+    char *params; /* malloc'd (at least 1 byte) once the startup packet is read */
     size_t params_len;
     size_t nparams;
     /* authentication */
@@ -229,6 +234,29 @@ void proxy_cancel_unregister(proxy_session *s);
  * through a short-lived cancel session; unknown pid/key pairs are logged and
  * ignored. PEER is only for logs. */
 void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *peer);
+
+/* lazy.c */
+/* Frees the ParameterStatus cache (NULL is fine). */
+void proxy_lazy_cache_free(struct proxy_param_cache *c);
+/* After client authentication (AuthenticationOk already queued): when lazy
+ * connecting is on and S's startup parameters have cached ParameterStatus
+ * values, answers the startup itself (ParameterStatus, BackendKeyData with the
+ * proxy's key, ReadyForQuery 'I'), enters PS_LAZY_IDLE and returns true.
+ * Otherwise returns false (the caller connects upstream now; when lazy is on
+ * the login's ParameterStatus messages are then collected for the cache). */
+bool proxy_lazy_answer_startup(proxy_session *s);
+/* PS_LAZY_IDLE: looks at the client's next message in IN: Terminate closes the
+ * session, a malformed header fails it, anything else opens the upstream
+ * connection (the message stays buffered and is relayed after the login). */
+void proxy_lazy_client_read(proxy_session *s, struct evbuffer *in);
+/* A ParameterStatus message MSG (TOTAL bytes) arrived during S's upstream
+ * login. Returns true when it must be passed to the client (always on an
+ * eager login; on a lazy one only when it differs from what the client was
+ * told). Collects it for the cache on eager logins. */
+bool proxy_lazy_on_param_status(proxy_session *s, const uint8_t *msg, size_t total);
+/* The upstream login of S reached ReadyForQuery: stores the collected
+ * ParameterStatus messages in the cache (eager logins with lazy_connect on). */
+void proxy_lazy_on_login_done(proxy_session *s);
 
 /* proxy.c */
 /* Stops the loop when draining and the last session is gone. */

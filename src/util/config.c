@@ -56,6 +56,7 @@ static const config_key config_keys[] = {
     {SCOPE_PROXY, "max_client_conn", KEY_INT, "10000", false, T(proxy_max_client_conn), 1, 1000000},
     {SCOPE_PROXY, "max_message_size", KEY_INT, "67108864", false, T(proxy_max_message_size), 1024, INT_MAX},
     {SCOPE_PROXY, "shutdown_timeout", KEY_INT, "30", false, T(proxy_shutdown_timeout_s), 0, 86400},
+    {SCOPE_PROXY, "lazy_connect", KEY_STRING, "on", false, T(proxy_lazy_connect), 0, 0},
     {SCOPE_PROXY, "login_timeout", KEY_INT, "15", false, T(proxy_login_timeout_s), 1, 3600},
 
     {SCOPE_SYNC, "source", KEY_STRING, NULL, false, S(source), 0, 0},

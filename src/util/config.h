@@ -73,6 +73,7 @@ typedef struct tether_config {
     int proxy_max_client_conn;
     int proxy_max_message_size;
     int proxy_shutdown_timeout_s;
+    char *proxy_lazy_connect;     /* on | off: connect upstream on the first query */
     int proxy_login_timeout_s;    /* startup + authentication must finish within this */
     /* [sync.*] */
     sync_config syncs[CONFIG_MAX_SYNCS];

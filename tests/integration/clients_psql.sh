@@ -116,7 +116,7 @@ sleeper=$!
 cleanup_add "kill $sleeper 2>/dev/null || true"
 for ((i = 0; i < 100; i++)); do
   n=$(PGPORT=$upstream_port PGSSLMODE=disable psql -X -tAc \
-      "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")
+      "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active' AND datname = current_database()")
   [ "$n" = 1 ] && break
   sleep 0.1
 done
@@ -125,14 +125,14 @@ kill -INT $sleeper
 rc=0; wait $sleeper || rc=$?
 grep -q "canceling statement due to user request" "$work/cancel.out" || fail "cancel: rc=$rc $(cat "$work/cancel.out")"
 n=$(PGPORT=$upstream_port PGSSLMODE=disable psql -X -tAc \
-    "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")
+    "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active' AND datname = current_database()")
 assert_eq 0 "$n" "pg_sleep still running after cancel"
 # Cancel also works over TLS.
 PGPORT=$p_tls PGSSLMODE=require psql -X -q -c "SELECT pg_sleep(30)" >"$work/cancel2.out" 2>&1 &
 sleeper=$!
 for ((i = 0; i < 100; i++)); do
   n=$(PGPORT=$upstream_port PGSSLMODE=disable psql -X -tAc \
-      "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active'")
+      "SELECT count(*) FROM pg_stat_activity WHERE query = 'SELECT pg_sleep(30)' AND state = 'active' AND datname = current_database()")
   [ "$n" = 1 ] && break
   sleep 0.1
 done

@@ -35,6 +35,11 @@ check 2 "sync without database" env -u TETHER_CONFIG "$T" sync --source stripe -
 check 2 "sync flag without source" "$T" sync --api-key sk_x --database x; one_line_err "needs --source"
 check 2 "setup apply without admin url" "$T" setup --apply; one_line_err "--admin-url"
 check 1 "proxy bad config value" env TETHER_PROXY_MAX_CLIENT_CONN=zero "$T" proxy --upstream postgres://x
+# Environment variables apply to a sync section created by --source (flags still win).
+check 2 "env applies to --source sync" env TETHER_SYNC_STRIPE_POLL_INTERVAL_MS=soon "$T" sync --source stripe --api-key sk_x --database postgres://127.0.0.1:1/x
+one_line_err "TETHER_SYNC_STRIPE_POLL_INTERVAL_MS"
+check 2 "env applies to proxy --source sync" env TETHER_SYNC_STRIPE_PAGE_SIZE=0 "$T" proxy --source stripe --api-key sk_x --upstream postgres://127.0.0.1:1/x
+one_line_err "TETHER_SYNC_STRIPE_PAGE_SIZE"
 # A broken config file names file, line and key and never shows a secret.
 cfgf=$(mktemp); printf '[sync.s]\nsource = stripe\napi_key = sk_live_TOPSECRET\nwat = 1\n' > "$cfgf"
 check 1 "bad config file" "$T" config -c "$cfgf"; one_line_err "$cfgf:4: unknown key 'wat'"

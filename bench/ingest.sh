@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# ingest.sh - backfill ingest benchmark (not a test). One private cluster, one
+# Stripe emulator seeded with BENCH_CUSTOMERS customers (default 100000), and
+# in one run, one after the other:
+#   1. `tether sync` backfills them into database bench_tether (rate limit
+#      lifted: BENCH_TETHER_RATE requests/s, default 1000000);
+#   2. a plain COPY of tether's final rows (exported with COPY TO) back into
+#      the same, truncated table with the same indexes;
+#   3. @supabase/stripe-sync-engine (bench/ingest_sse.mjs) backfills the same
+#      emulator data into database bench_sse (BENCH_SSE=0 skips it);
+#   4. the emulator's own serving rate on the same data (bench/emulator_pages.mjs,
+#      BENCH_EMU_SECONDS, default 5).
+# BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
+# Writes a markdown section with rows/s side by side and the ratios to stdout.
+# Needs ./build/tether (make), node, and `npm ci` in bench/ (done on demand).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/.." && pwd)
+bin=${TETHER_BIN:-$root/build/tether}
+n=${BENCH_CUSTOMERS:-100000}
+rate=${BENCH_TETHER_RATE:-1000000}
+run_sse=${BENCH_SSE:-1}
+emu_secs=${BENCH_EMU_SECONDS:-5}
+[ -x "$bin" ] || { echo "bench/ingest.sh: build first (make)" >&2; exit 1; }
+work=$(mktemp -d /tmp/tether-bench-ingest.XXXXXX)
+chmod 755 "$work"
+pids=()
+cleanup() {
+  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+now() { date +%s.%N; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
+wait_line() { # FILE REGEX SECS PID: until FILE has a line matching REGEX (fails if PID exits)
+  local i
+  for ((i = 0; i < $3 * 20; i++)); do
+    grep -qE "$2" "$1" 2>/dev/null && return 0
+    kill -0 "$4" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench/ingest.sh: no '$2' in $1 after $3 s or the process exited" >&2; tail -5 "$1" >&2; return 1
+}
+
+if [ "$run_sse" = 1 ] && [ ! -d "$here/node_modules/@supabase/stripe-sync-engine" ]; then
+  (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "bench/ingest.sh: npm ci failed in bench/" >&2; exit 1; }
+fi
+
+"$root/tests/harness/pg.sh" start "$work/pg" >/dev/null
+# shellcheck disable=SC1091
+. "$work/pg/env"
+base="postgres://postgres:postgres@127.0.0.1:$PGPORT"
+psql -X -q -d postgres -c "CREATE DATABASE bench_tether" -c "CREATE DATABASE bench_sse"
+
+t=$(now)
+"$bin" emulate stripe --listen 127.0.0.1:0 --port-file "$work/emu.port" --seed-customers "$n" \
+  --seed-random 1 --log-level warn >"$work/emu.log" 2>&1 &
+pids+=($!)
+for _ in $(seq 1 1200); do [ -s "$work/emu.port" ] && break; sleep 0.05; done
+[ -s "$work/emu.port" ] || { cat "$work/emu.log" >&2; exit 1; }
+emu_port=$(cat "$work/emu.port")
+seed_secs=$(elapsed "$t" "$(now)")
+
+# 1. tether sync backfill
+tdb="$base/bench_tether?sslmode=disable"
+t=$(now)
+TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
+  "$bin" sync --source stripe --api-key sk_test_tether --api-base "http://127.0.0.1:$emu_port" \
+  --database "$tdb" --status-listen 127.0.0.1:0 >"$work/sync.log" 2>&1 &
+spid=$!; pids+=("$spid")
+wait_line "$work/sync.log" "event=sync.backfill_done" 900 "$spid"
+t_wall=$(elapsed "$t" "$(now)")
+kill "$spid"; wait "$spid" 2>/dev/null || true
+t_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
+t_secs=$(psql -X -tA -d bench_tether -c \
+  "SELECT round(extract(epoch FROM backfill_done_at - backfill_started_at)::numeric, 2) FROM _tether.sync")
+t_rate=$(awk -v r="$t_rows" -v s="$t_secs" 'BEGIN { printf "%.0f", r / s }')
+
+# 2. plain COPY of the same final rows into the same table (same indexes)
+psql -X -q -d bench_tether -c "\\copy stripe.customer TO '$work/customer.tsv'"
+psql -X -q -d bench_tether -c "TRUNCATE stripe.customer" -c "CHECKPOINT"
+t=$(now)
+psql -X -q -d bench_tether -c "\\copy stripe.customer FROM '$work/customer.tsv'"
+c_secs=$(elapsed "$t" "$(now)")
+c_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
+c_rate=$(awk -v r="$c_rows" -v s="$c_secs" 'BEGIN { printf "%.0f", r / s }')
+
+# 3. @supabase/stripe-sync-engine on the same emulator data
+s_rows=- s_secs=- s_rate=0
+if [ "$run_sse" = 1 ]; then
+  node "$here/ingest_sse.mjs" "$base/bench_sse?sslmode=disable" "$emu_port" customer >"$work/sse.out" 2>"$work/sse.err" \
+    || { cat "$work/sse.err" >&2; exit 1; }
+  s_secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/sse.out")
+  s_rows=$(psql -X -tA -d bench_sse -c "SELECT count(*) FROM stripe.customers")
+  s_rate=$(awk -v r="$s_rows" -v s="$s_secs" 'BEGIN { printf "%.0f", r / s }')
+fi
+
+# 4. the emulator's serving rate on the same data
+node "$here/emulator_pages.mjs" "$emu_port" "$emu_secs" 4 >"$work/emu_pages.out"
+e_rate=$(sed -n 's/.*objects_per_sec=\([0-9]*\).*/\1/p' "$work/emu_pages.out")
+
+cat <<MD
+## Backfill ingest: $n customers, one run
+
+\`BENCH_CUSTOMERS=$n bash bench/ingest.sh\` (emulator seeded in ${seed_secs}s with
+\`tether emulate stripe --seed-customers $n --seed-random 1\`; one cluster from
+tests/harness/pg.sh; the three writers run one after the other on the same data).
+
+| writer | command | rows | seconds | rows/s |
+| --- | --- | --- | --- | --- |
+| tether sync | \`TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate tether sync --source stripe --api-base EMULATOR --database .../bench_tether\` (backfill_started_at → backfill_done_at; ${t_wall}s wall from process start) | $t_rows | $t_secs | $t_rate |
+| plain COPY | \`psql -c "\\copy stripe.customer FROM customer.tsv"\` (tether's final rows, into the truncated same table, same indexes) | $c_rows | $c_secs | $c_rate |
+| @supabase/stripe-sync-engine 0.48.5 | \`node bench/ingest_sse.mjs .../bench_sse EMULATOR_PORT customer\` (\`syncBackfill({object: 'customer'})\`) | $s_rows | $s_secs | $s_rate |
+| emulator serving (no writes) | \`node bench/emulator_pages.mjs EMULATOR_PORT $emu_secs 4\` (objects/s read) | | $emu_secs | $e_rate |
+
+| ratio (same run) | value | goal |
+| --- | --- | --- |
+| tether / COPY | $(ratio "$t_rate" "$c_rate") | ≥ 0.6 |
+| tether / stripe-sync-engine | $(ratio "$t_rate" "$s_rate") | ≥ 10 |
+| emulator serving rate / tether ingest rate | $(ratio "$e_rate" "$t_rate") | far above 1 |
+
+MD
