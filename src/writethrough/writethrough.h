@@ -216,10 +216,12 @@ void wt_audit_record(PGconn *conn, const char *state_schema, const char *user, c
 /* ---- apply.c ---- */
 
 /*
- * Applies PLAN to the API one write at a time, writing each accepted
- * canonical object back (versioned upsert) and auditing it. Stops at the
- * first rejection: OUT gets the error, naming the row and how many were
- * applied. IDS gets the ids written (for RETURNING), caller json_decrefs.
+ * Applies PLAN to the API, writing each accepted canonical object back
+ * (versioned upsert) and auditing it. Row by row, stopping at the first
+ * rejection; or, when the connector has apply_batch and PLAN has 2..limit
+ * writes of one op, in one batch where every row has its own outcome. On a
+ * rejection OUT gets the error, naming the (first rejected) row and how many
+ * were applied. IDS gets the ids written (for RETURNING), caller json_decrefs.
  */
 int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out);
 /*
