@@ -82,4 +82,5 @@ fi
 grep -q "synced by Tether" "$WORK/g.txt" || fail "guard message: $(cat "$WORK/g.txt")"
 
 sfsync_kill s
+sfw_proxy_stop
 echo "PASS sfwrite_psql"

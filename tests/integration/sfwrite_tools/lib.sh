@@ -60,3 +60,14 @@ sf_usage() { # the api-usage counter (this call itself counts too)
   curl -sf -D - -o /dev/null -H "Authorization: Bearer $(sf_token)" "$EMU_URL/services/data/v59.0/limits" |
     sed -n 's/^[Ss]force-[Ll]imit-[Ii]nfo: *api-usage=\([0-9]*\).*/\1/p'
 }
+
+sfw_proxy_stop() { # TERM the proxy: a clean exit 0 and no sanitizer report
+  local rc=0
+  kill -TERM "$PX_PID" 2>/dev/null || true
+  wait "$PX_PID" 2>/dev/null || rc=$?
+  [ "$rc" -eq 0 ] || { tail -20 "$WORK/proxy.log" >&2; fail "tether proxy exited with $rc after SIGTERM"; }
+  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/proxy.log"; then
+    grep -E -A30 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/proxy.log" | head -50 >&2
+    fail "sanitizer report in the proxy log"
+  fi
+}
