@@ -38,6 +38,8 @@ check 1 "proxy bad config value" env TETHER_PROXY_MAX_CLIENT_CONN=zero "$T" prox
 # Environment variables apply to a sync section created by --source (flags still win).
 check 2 "env applies to --source sync" env TETHER_SYNC_STRIPE_POLL_INTERVAL_MS=soon "$T" sync --source stripe --api-key sk_x --database postgres://127.0.0.1:1/x
 one_line_err "TETHER_SYNC_STRIPE_POLL_INTERVAL_MS"
+check 2 "proxy unknown source" "$T" proxy --source paypal --upstream postgres://x; one_line_err "unknown source 'paypal' (stripe or salesforce)"
+check 2 "proxy salesforce flag without --source" "$T" proxy --login-url http://x --upstream postgres://x; one_line_err "'--login-url' needs --source"
 check 2 "env applies to proxy --source sync" env TETHER_SYNC_STRIPE_PAGE_SIZE=0 "$T" proxy --source stripe --api-key sk_x --upstream postgres://127.0.0.1:1/x
 one_line_err "TETHER_SYNC_STRIPE_PAGE_SIZE"
 # A broken config file names file, line and key and never shows a secret.

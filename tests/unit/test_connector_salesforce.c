@@ -78,7 +78,9 @@ static void test_describe(void **state)
         "{\"name\":\"Amount__c\",\"type\":\"currency\"},"
         "{\"name\":\"Due_Date__c\",\"type\":\"date\"},"
         "{\"name\":\"Paid_At__c\",\"type\":\"datetime\"},"
-        "{\"name\":\"Paid__c\",\"type\":\"boolean\"},"
+        "{\"name\":\"Paid__c\",\"type\":\"boolean\",\"createable\":true,\"updateable\":true},"
+        "{\"name\":\"CreatedDate\",\"type\":\"datetime\",\"createable\":false,\"updateable\":false},"
+        "{\"name\":\"Origin__c\",\"type\":\"string\",\"createable\":true,\"updateable\":false},"
         "{\"name\":\"Body\",\"type\":\"base64\"},"
         "{\"name\":42,\"type\":\"string\"},"
         "{\"type\":\"string\"},"
@@ -90,7 +92,15 @@ static void test_describe(void **state)
     assert_string_equal(c.name, "invoice__c");
     assert_string_equal(c.object_type, "Invoice__c");
     assert_true(c.backfill);
-    assert_int_equal(c.ncols, 5);
+    assert_int_equal(c.ncols, 7);
+    /* describe's createable/updateable: what the proxy may send */
+    assert_false(conn_collection_column(&c, "paid__c")->no_create);
+    assert_false(conn_collection_column(&c, "paid__c")->no_update);
+    assert_true(conn_collection_column(&c, "created_date")->no_create);
+    assert_true(conn_collection_column(&c, "created_date")->no_update);
+    assert_false(conn_collection_column(&c, "origin__c")->no_create);
+    assert_true(conn_collection_column(&c, "origin__c")->no_update);
+    assert_false(conn_collection_column(&c, "amount__c")->no_update); /* flags absent: writable */
     const conn_column *col = conn_collection_column(&c, "amount__c");
     assert_non_null(col);
     assert_string_equal(col->field, "Amount__c");
