@@ -140,6 +140,8 @@ typedef struct conn_api_error {
     char code[64];
     char param[64];
     char message[512];
+    bool rate_limited; /* a usage limit, whatever the status (Salesforce 403
+                          REQUEST_LIMIT_EXCEEDED): the proxy answers 53400 */
 } conn_api_error;
 
 typedef enum conn_write_op { CONN_WRITE_CREATE, CONN_WRITE_UPDATE, CONN_WRITE_DELETE } conn_write_op;

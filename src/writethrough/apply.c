@@ -69,6 +69,24 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
     return T_OK;
 }
 
+/*
+ * When the API named a field that is a column under another name (Email ->
+ * email), says so in ERR's hint (unless it has one).
+ */
+static void wt_apply_hint_column(wt_error *err, const conn_collection *coll, const char *param,
+                                 const char *schema)
+{
+    if (err->hint[0] || !param || !param[0])
+        return;
+    for (size_t c = 0; c < coll->ncols; c++) {
+        if (strcmp(coll->cols[c].field, param) == 0 && strcmp(coll->cols[c].name, param) != 0) {
+            snprintf(err->hint, sizeof(err->hint), "The API's field %s is column \"%s\" of %s.%s.",
+                     param, coll->cols[c].name, schema, coll->name);
+            return;
+        }
+    }
+}
+
 /* How to name write I of PLAN in an error: its id, or its position. */
 static void wt_apply_row_name(const wt_plan *plan, size_t i, char *buf, size_t len)
 {
@@ -193,6 +211,7 @@ static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, j
         char row[160];
         wt_apply_row_name(plan, first_bad, row, sizeof(row));
         wt_error_from_api(&out->error, cw[first_bad].op, coll->name, row, &cw[first_bad].error);
+        wt_apply_hint_column(&out->error, coll, cw[first_bad].error.param, t->schema_name);
         size_t dl = strlen(out->error.detail);
         snprintf(out->error.detail + dl, sizeof(out->error.detail) - dl,
                  "%sRow %zu of %zu was rejected%s; %zu row%s applied in the same batch (they "
@@ -239,6 +258,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
             char row[160];
             wt_apply_row_name(plan, i, row, sizeof(row));
             wt_error_from_api(&out->error, w->op, coll->name, row, &ae);
+            wt_apply_hint_column(&out->error, coll, ae.param, t->schema_name);
             if (plan->n > 1) {
                 size_t dl = strlen(out->error.detail);
                 snprintf(out->error.detail + dl, sizeof(out->error.detail) - dl,

@@ -53,7 +53,7 @@ static const char *wt_error_verb(conn_write_op op)
 void wt_error_from_api(wt_error *err, conn_write_op op, const char *object_type, const char *id,
                        const conn_api_error *api)
 {
-    const char *st = wt_error_sqlstate(api->http_status);
+    const char *st = api->rate_limited ? WT_SQLSTATE_RATE_LIMIT : wt_error_sqlstate(api->http_status);
     const char *words = api->message[0] ? api->message : "the API did not answer";
     char detail[512];
     int n = snprintf(detail, sizeof(detail), "API status %d", api->http_status);
@@ -63,7 +63,9 @@ void wt_error_from_api(wt_error *err, conn_write_op op, const char *object_type,
         snprintf(detail + n, sizeof(detail) - (size_t)n, ", param %s", api->param);
     const char *hint = NULL;
     if (strcmp(st, WT_SQLSTATE_RATE_LIMIT) == 0)
-        hint = "The API kept answering 429 (rate limited) within the retry deadline; retry later.";
+        hint = api->rate_limited
+                   ? "The API's usage limit is reached; retry later."
+                   : "The API kept answering 429 (rate limited) within the retry deadline; retry later.";
     else if (strcmp(st, WT_SQLSTATE_UNAVAILABLE) == 0)
         hint = op == CONN_WRITE_CREATE
                    ? "The API did not answer in time; the change may have been applied. A create "

@@ -31,6 +31,7 @@ err=$(px_err "UPDATE salesforce.contact SET email = 'bad@' WHERE id = '$cid'")
 echo "$err" | grep -q "22023" || fail "no SQLSTATE 22023: $err"
 echo "$err" | grep -q "Error updating contact $cid: INVALID_EMAIL_ADDRESS: Email: invalid email address: bad@" || fail "message: $err"
 echo "$err" | grep -q "DETAIL:.*API status 400, code INVALID_EMAIL_ADDRESS, param Email" || fail "detail: $err"
+echo "$err" | grep -q 'HINT:.*field Email is column "email" of salesforce.contact' || fail "hint: $err"
 assert_eq "ada@example.com" "$(px "SELECT email FROM salesforce.contact WHERE id = '$cid'")" "row unchanged after the error"
 assert_eq "ada@example.com" "$(sf_field Contact "$cid" Email)" "API unchanged after the error"
 assert_eq "rejected" "$(db "SELECT result FROM _tether.write_audit ORDER BY id DESC LIMIT 1")" "rejected write audited"
@@ -82,5 +83,15 @@ fi
 grep -q "synced by Tether" "$WORK/g.txt" || fail "guard message: $(cat "$WORK/g.txt")"
 
 sfsync_kill s
+
+# the org's daily API limit used up: 403 REQUEST_LIMIT_EXCEEDED -> 53400, nothing written
+max=$(curl -sf -H "Authorization: Bearer $(sf_token)" "$EMU_URL/services/data/v59.0/limits" |
+  "$PY" -c 'import json,sys; print(json.load(sys.stdin)["DailyApiRequests"]["Max"])')
+curl -sf -X POST "$EMU_URL/_emulator/faults" -d "{\"api_used\": $max}" >/dev/null
+err=$(px_err "UPDATE salesforce.contact SET title = 'Limited' WHERE id = '$cid'")
+echo "$err" | grep -q "53400" || fail "limit SQLSTATE: $err"
+echo "$err" | grep -q "Error updating contact $cid: REQUEST_LIMIT_EXCEEDED" || fail "limit message: $err"
+[ "$(px "SELECT title FROM salesforce.contact WHERE id = '$cid'")" != "Limited" ] || fail "written despite the limit"
+
 sfw_proxy_stop
 echo "PASS sfwrite_psql"

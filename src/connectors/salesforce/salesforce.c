@@ -1003,6 +1003,8 @@ static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fie
  */
 static void sf_error_words(conn_api_error *e)
 {
+    if (strcmp(e->code, "REQUEST_LIMIT_EXCEEDED") == 0)
+        e->rate_limited = true;
     if (!e->code[0] || strncmp(e->message, e->code, strlen(e->code)) == 0)
         return;
     char msg[sizeof(e->message)];
