@@ -1326,8 +1326,14 @@ static int sf_apply_batch(void *self, const conn_collection *coll, conn_write *w
         sf_error_from_body(r.status, r.json, &e);
         if (r.status == 0)
             snprintf(e.message, sizeof(e.message), "%s", r.error);
-        else if (r.status == 200)
-            snprintf(e.message, sizeof(e.message), "composite answer does not match the request");
+        else if (r.status >= 200 && r.status < 300) {
+            /* accepted, but the per-record results cannot be read: unknown outcome */
+            e.http_status = 0;
+            snprintf(e.code, sizeof(e.code), "UNREADABLE_ANSWER");
+            snprintf(e.message, sizeof(e.message),
+                     "the composite answer could not be read (HTTP %ld); the changes may have been applied",
+                     r.status);
+        }
     }
     http_request_reset(&r);
     if (e.code[0] || e.message[0])

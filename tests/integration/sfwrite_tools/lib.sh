@@ -51,7 +51,7 @@ sf_token() {
     "$PY" -c 'import json,sys; print(json.load(sys.stdin)["access_token"])'
 }
 sf_get() { # OBJECT ID -> JSON of the record, or fails
-  curl -sf -H "Authorization: Bearer $(sf_token)" "$EMU_URL/services/data/v59.0/sobjects/$1/$2"
+  curl -sf --retry 30 --retry-delay 0 -H "Authorization: Bearer $(sf_token)" "$EMU_URL/services/data/v59.0/sobjects/$1/$2"
 }
 sf_field() { # OBJECT ID FIELD -> the field's value
   sf_get "$1" "$2" | "$PY" -c "import json,sys; v=json.load(sys.stdin).get('$3'); print('' if v is None else v)"
