@@ -63,6 +63,13 @@ echo "$err" | grep -q "22023" || fail "required field SQLSTATE: $err"
 echo "$err" | grep -q "Error creating contact: REQUIRED_FIELD_MISSING" || fail "required field message: $err"
 echo "$err" | grep -q "param LastName" || fail "required field param: $err"
 
+# upsert: an existing id becomes an update, a new row a create (row by row: mixed ops)
+ln=$(db "SELECT last_name FROM salesforce.contact WHERE id = '$cid'")
+out=$(psql -X -A -t -v ON_ERROR_STOP=1 -d "$PX_URL" -c "INSERT INTO salesforce.contact (id, last_name, title) VALUES ('$cid', '$ln', 'Upserted') ON CONFLICT (id) DO UPDATE SET title = EXCLUDED.title" 2>&1)
+echo "$out" | grep -q "INSERT 0 1" || fail "upsert tag: $out"
+assert_eq "Upserted" "$(sf_field Contact "$cid" Title)" "upsert updated at the API"
+assert_eq "Upserted" "$(px "SELECT title FROM salesforce.contact WHERE id = '$cid'")" "upsert row"
+
 # DELETE: at the API (soft delete there), then the row
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "DELETE FROM salesforce.contact WHERE id = '$nid' RETURNING last_name" 2>&1)
 echo "$out" | grep -q "Lovelace" || fail "DELETE RETURNING: $out"
