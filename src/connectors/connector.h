@@ -135,6 +135,11 @@ typedef struct conn_api_error {
     char code[64];
     char param[64];
     char message[512];
+    /* Filled on success too, when the API sends them: its id for the request
+     * (Stripe's Request-Id header) for the audit log, and its clock (the Date
+     * header, unix seconds, 0 if none) to version the written-back row. */
+    char request_id[96];
+    int64_t server_time;
 } conn_api_error;
 
 typedef enum conn_write_op { CONN_WRITE_CREATE, CONN_WRITE_UPDATE, CONN_WRITE_DELETE } conn_write_op;

@@ -32,7 +32,8 @@ static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n,
     for (size_t k = 0; k < n; k++)
         wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
                         coll->object_type, plan->writes[k].op,
-                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields, NULL,
+                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields,
+                        plan->writes[k].request_id,
                         "applied", error);
 }
 
@@ -110,7 +111,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
             }
             out->failed = true;
             wt_audit_record(conn, wt_engine_state_schema(wt), user, t->cfg->name,
-                            coll->object_type, w->op, w->id, w->fields, NULL,
+                            coll->object_type, w->op, w->id, w->fields, ae.request_id,
                             ae.http_status ? "rejected" : "failed", ae.message);
             log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
                      t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-",
@@ -123,7 +124,10 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
         snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
         log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
                  coll->object_type, (int)w->op, id);
-        int64_t version = (int64_t)time(NULL);
+        snprintf(w->request_id, sizeof(w->request_id), "%s", ae.request_id);
+        /* Version the row with the API's clock, as the sync does with events;
+         * the local clock only when the API sent no Date. */
+        int64_t version = ae.server_time > 0 ? ae.server_time : (int64_t)time(NULL);
         if (w->op == CONN_WRITE_DELETE) {
             json_decref(canon);
             conn_changes_push(&ch, CONN_DELETE, plan->coll, id, NULL, version);
