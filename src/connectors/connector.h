@@ -140,6 +140,11 @@ typedef struct conn_api_error {
     char code[64];
     char param[64];
     char message[512];
+    /* Filled on success too, when the API sends them: its id for the request
+     * (Stripe's Request-Id header) for the audit log, and its clock (the Date
+     * header, unix seconds, 0 if none) to version the written-back row. */
+    char request_id[96];
+    int64_t server_time;
     bool rate_limited; /* a usage limit, whatever the status (Salesforce 403
                           REQUEST_LIMIT_EXCEEDED): the proxy answers 53400 */
 } conn_api_error;

@@ -149,6 +149,13 @@ static size_t on_header(char *buf, size_t size, size_t nitems, void *ud)
         long secs = strtol(line + 12, NULL, 10);
         if (secs > 0 && secs < 3600)
             r->retry_after_ms = secs * 1000;
+    } else if (strncasecmp(line, "Request-Id:", 11) == 0) {
+        const char *v = line + 11;
+        while (*v == ' ')
+            v++;
+        size_t len = strnlen(v, sizeof(r->request_id) - 1);
+        memcpy(r->request_id, v, len);
+        r->request_id[len] = '\0';
     } else if (strncasecmp(line, "Date:", 5) == 0) {
         time_t t = curl_getdate(line + 5, NULL);
         if (t > 0)
@@ -161,6 +168,7 @@ static int start_transfer(http_client *c, http_request *r)
 {
     drop_response(r);
     r->retry_after_ms = 0;
+    r->request_id[0] = '\0';
     if (r->easy)
         curl_easy_cleanup(r->easy);
     r->easy = curl_easy_init();

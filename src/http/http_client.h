@@ -43,6 +43,7 @@ typedef struct http_request {
     size_t resp_len;
     json_t *json;                   /* parsed body when expect_json */
     int64_t server_time;            /* Date header as unix seconds, 0 if none */
+    char request_id[96];            /* Request-Id header of the final answer, "" if none */
     int attempts;
     char error[256];                /* why it failed, when it did */
     /* private */

@@ -151,6 +151,7 @@ struct proxy_session {
     struct wt_session *wt;     /* extended-protocol write statements, or NULL */
     bool wt_wait;              /* a write waits for upstream to answer what came before */
     int wt_swallow;            /* ReadyForQuery answers of Tether's own statements to drop */
+    int wt_raised;             /* ErrorResponses of Tether's raise statements still to come */
     int linger_ticks;
 };
 

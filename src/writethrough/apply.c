@@ -32,7 +32,8 @@ static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n,
     for (size_t k = 0; k < n; k++)
         wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
                         coll->object_type, plan->writes[k].op,
-                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields, NULL,
+                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields,
+                        plan->writes[k].request_id,
                         "applied", error);
 }
 
@@ -124,9 +125,12 @@ static int wt_apply_finish(wt_engine *wt, wt_plan *plan, const char *user, json_
     return rc;
 }
 
-/* Adds the accepted write W (canonical CANON, taken) to CH and IDS. */
-static void wt_apply_accepted(wt_target *t, size_t coll_ix, const wt_write *w, json_t *canon,
-                              conn_changes *ch, json_t *ids)
+/*
+ * Adds the accepted write W (canonical CANON, taken; AE the call's request id
+ * and API clock) to CH and IDS.
+ */
+static void wt_apply_accepted(wt_target *t, size_t coll_ix, wt_write *w, json_t *canon,
+                              const conn_api_error *ae, conn_changes *ch, json_t *ids)
 {
     const conn_collection *coll = &t->schema->colls[coll_ix];
     const char *cid = json_string_value(json_object_get(canon, "id"));
@@ -134,7 +138,10 @@ static void wt_apply_accepted(wt_target *t, size_t coll_ix, const wt_write *w, j
     snprintf(id, sizeof(id), "%s", cid ? cid : w->id);
     log_info("writethrough.applied", "sync=%s object=%s op=%d id=%s", t->cfg->name,
              coll->object_type, (int)w->op, id);
-    int64_t version = (int64_t)time(NULL);
+    snprintf(w->request_id, sizeof(w->request_id), "%s", ae->request_id);
+    /* Version the row with the API's clock, as the sync does with events;
+     * the local clock only when the API sent no Date. */
+    int64_t version = ae->server_time > 0 ? ae->server_time : (int64_t)time(NULL);
     if (w->op == CONN_WRITE_DELETE) {
         json_decref(canon);
         conn_changes_push(ch, CONN_DELETE, coll_ix, id, NULL, version);
@@ -151,7 +158,7 @@ static void wt_apply_rejected(wt_engine *wt, const wt_plan *plan, const wt_write
     wt_target *t = plan->target;
     const conn_collection *coll = &t->schema->colls[plan->coll];
     wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
-                    coll->object_type, w->op, w->id, w->fields, NULL,
+                    coll->object_type, w->op, w->id, w->fields, ae->request_id,
                     ae->http_status ? "rejected" : "failed", ae->message);
     log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
              t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-", ae->http_status,
@@ -196,8 +203,9 @@ static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, j
     size_t nok = 0, nbad = 0, first_bad = plan->n;
     for (size_t i = 0; i < plan->n; i++) {
         if (cw[i].ok) {
+            wt_apply_accepted(t, plan->coll, &plan->writes[i], cw[i].canonical, &cw[i].error, &ch,
+                              ids);
             accepted[nok++] = plan->writes[i];
-            wt_apply_accepted(t, plan->coll, &plan->writes[i], cw[i].canonical, &ch, ids);
             cw[i].canonical = NULL;
             out->applied++;
         } else {
@@ -274,7 +282,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
             rc = T_ERR;
             break;
         }
-        wt_apply_accepted(t, plan->coll, w, canon, &ch, ids);
+        wt_apply_accepted(t, plan->coll, w, canon, &ae, &ch, ids);
         out->applied++;
     }
     wt_plan view = *plan;

@@ -199,13 +199,25 @@ static void wt_hook_send_query(proxy_session *s, const char *sql)
     s->last_client_type = PqMsg_Query;
 }
 
+/*
+ * Has Postgres raise ERR (after NOTICE when given) on the client's session, so
+ * that it aborts a transaction block as it would for its own error. The
+ * ErrorResponse that comes back is passed to the client without the CONTEXT
+ * line the DO block adds (see wt_hook_server_msg).
+ */
+static void wt_hook_send_raise(proxy_session *s, const wt_error *err, const char *notice)
+{
+    char *sql = wt_hook_raise_sql(err, notice);
+    wt_hook_send_query(s, sql);
+    free(sql);
+    s->wt_raised++;
+}
+
 /* Answers a simple-protocol write: rows, tag, notice, ReadyForQuery; or the error via upstream. */
 static void wt_hook_answer_query(proxy_session *s, const wt_outcome *o)
 {
     if (o->failed) {
-        char *sql = wt_hook_raise_sql(&o->error, o->notice ? wt_hook_notice_text(o->applied) : NULL);
-        wt_hook_send_query(s, sql);
-        free(sql);
+        wt_hook_send_raise(s, &o->error, o->notice ? wt_hook_notice_text(o->applied) : NULL);
         return;
     }
     struct evbuffer *out = bufferevent_get_output(s->cbev);
@@ -225,9 +237,7 @@ static void wt_hook_refuse_setting(proxy_session *s)
     wt_error e;
     wt_error_set(&e, WT_SQLSTATE_GUARD, NULL, NULL,
                  "the settings " WT_GUC_TOKEN " and " WT_GUC_CAPTURE " are reserved for Tether");
-    char *sql = wt_hook_raise_sql(&e, NULL);
-    wt_hook_send_query(s, sql);
-    free(sql);
+    wt_hook_send_raise(s, &e, NULL);
 }
 
 /* A simple Query message: a write to a synced table is run here. */
@@ -275,9 +285,7 @@ static wt_hook_action wt_hook_query(proxy_session *s, struct evbuffer *in, size_
         wt_error_set(&e, WT_SQLSTATE_UNSUPPORTED, NULL,
                      "Send the write to the synced table as its own query.",
                      "a write to a synced table must be the only statement of its query string");
-        char *raise = wt_hook_raise_sql(&e, NULL);
-        wt_hook_send_query(s, raise);
-        free(raise);
+        wt_hook_send_raise(s, &e, NULL);
         goto done;
     }
     wt_outcome o;
@@ -319,9 +327,51 @@ void wt_hook_send_swallowed(proxy_session *s, const char *sql)
     s->wt_swallow++;
 }
 
+/*
+ * Copies the ErrorResponse of H (whole in IN) to the client without its
+ * Where ('W', CONTEXT) field, and drains it from IN.
+ */
+static void wt_hook_forward_without_context(proxy_session *s, struct evbuffer *in,
+                                            const proto_header *h)
+{
+    size_t body = h->total - PQ_MSG_HEADER_LEN;
+    char *msg = malloc(h->total);
+    if (!msg)
+        abort();
+    evbuffer_remove(in, msg, h->total);
+    struct evbuffer *fields = evbuffer_new();
+    if (!fields)
+        abort();
+    size_t pos = PQ_MSG_HEADER_LEN;
+    while (pos < PQ_MSG_HEADER_LEN + body && msg[pos] != '\0') {
+        size_t len = strnlen(msg + pos + 1, PQ_MSG_HEADER_LEN + body - pos - 1);
+        if (pos + 1 + len >= h->total)
+            break; /* unterminated field: drop the rest */
+        if (msg[pos] != 'W')
+            evbuffer_add(fields, msg + pos, len + 2);
+        pos += len + 2;
+    }
+    evbuffer_add(fields, "", 1);
+    struct evbuffer *out = bufferevent_get_output(s->cbev);
+    wt_hook_put_header(out, PqMsg_ErrorResponse, evbuffer_get_length(fields));
+    evbuffer_add_buffer(out, fields);
+    evbuffer_free(fields);
+    free(msg);
+}
+
 wt_hook_action wt_hook_server_msg(proxy_session *s, struct evbuffer *in, size_t *run,
                                   const proto_header *h)
 {
+    if (s->wt_raised > 0 && s->wt_swallow <= 0 && h->type == PqMsg_ErrorResponse) {
+        if (evbuffer_get_length(in) - *run < h->total)
+            return WT_HOOK_NEED_MORE;
+        if (*run)
+            evbuffer_remove_buffer(in, bufferevent_get_output(s->cbev), *run);
+        *run = 0;
+        wt_hook_forward_without_context(s, in, h);
+        s->wt_raised--;
+        return WT_HOOK_CONSUMED;
+    }
     if (s->wt_swallow <= 0)
         return s->wt ? wt_hook_extended_server(s, in, run, h) : WT_HOOK_FORWARD;
     if (evbuffer_get_length(in) - *run < h->total)

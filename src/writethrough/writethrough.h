@@ -85,6 +85,7 @@ typedef struct wt_write {
     char id[128];            /* object id ("" for a create) */
     json_t *fields;          /* owned: API fields to send (NULL for delete) */
     json_t *old_row;         /* borrowed from the capture: the row before (or NULL) */
+    char request_id[96];     /* the API's id for the call that applied it, for the audit */
 } wt_write;
 
 typedef struct wt_plan {

@@ -19,14 +19,18 @@ v=$(db "SELECT _version FROM stripe.customer WHERE id = '$cid'")
 # only the changed column was sent (audit records what went to the API)
 assert_eq '{"email": "new@email.com"}' "$(db "SELECT fields::text FROM _tether.write_audit WHERE object_id = '$cid' ORDER BY id DESC LIMIT 1")" "fields sent"
 assert_eq "postgres|customer|update|applied" "$(db "SELECT db_user, object_type, operation, result FROM _tether.write_audit WHERE object_id = '$cid' ORDER BY id DESC LIMIT 1")" "audit row"
+rid=$(db "SELECT request_id FROM _tether.write_audit WHERE object_id = '$cid' ORDER BY id DESC LIMIT 1")
+[[ "$rid" == req_* ]] || fail "audit row lacks the API's request id: '$rid'"
 
 # seed: invalid email -> error with SQLSTATE, message, DETAIL; nothing written
 err=$(px_err "UPDATE stripe.customer SET email = 'new@' WHERE id = '$cid'")
 echo "$err" | grep -q "22023" || fail "no SQLSTATE 22023: $err"
 echo "$err" | grep -q "Error updating customer $cid: Invalid email address: new@" || fail "message: $err"
 echo "$err" | grep -q "DETAIL:.*code email_invalid, param email" || fail "detail: $err"
+echo "$err" | grep -q "CONTEXT" && fail "the error carries Tether's internal CONTEXT line: $err"
 assert_eq "new@email.com" "$(px "SELECT email FROM stripe.customer WHERE id = '$cid'")" "row unchanged after the error"
 assert_eq "rejected" "$(db "SELECT result FROM _tether.write_audit ORDER BY id DESC LIMIT 1")" "rejected write audited"
+[[ "$(db "SELECT request_id FROM _tether.write_audit ORDER BY id DESC LIMIT 1")" == req_* ]] || fail "rejected write audited without the API's request id"
 
 # expressions and WHERE evaluated by Postgres (function, subquery, FROM join)
 db "CREATE TABLE public.vip (customer_id text, tag text); INSERT INTO public.vip VALUES ('$cid', 'gold')"

@@ -19,6 +19,7 @@
 #include "util/log.h"
 
 #include <curl/curl.h>
+#include <openssl/rand.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -613,12 +614,25 @@ static int stripe_apply(void *self, const conn_collection *coll, conn_write_op o
     char *body = op == CONN_WRITE_DELETE ? NULL : stripe_form_encode(fields);
     r.body = body;
     if (op == CONN_WRITE_CREATE) {
-        /* a retried create must not create twice */
-        snprintf(idem, sizeof(idem), "Idempotency-Key: tether-%llx-%llx",
-                 (unsigned long long)time(NULL), ((unsigned long long)rand() << 31) ^ (unsigned long long)rand());
+        /* A retried create must not create twice: every retry of this call
+         * reuses the key, and the key is random (RAND_bytes), so two proxies
+         * never share one. */
+        unsigned char rnd[16];
+        if (RAND_bytes(rnd, sizeof(rnd)) != 1) {
+            snprintf(api_err->message, sizeof(api_err->message),
+                     "cannot make an idempotency key (no randomness)");
+            http_request_reset(&r);
+            free(body);
+            return T_ERR;
+        }
+        int n = snprintf(idem, sizeof(idem), "Idempotency-Key: tether-");
+        for (size_t i = 0; i < sizeof(rnd); i++)
+            n += snprintf(idem + n, sizeof(idem) - (size_t)n, "%02x", rnd[i]);
         r.headers[2] = idem;
     }
     http_client_run(s->http, &r, 1);
+    snprintf(api_err->request_id, sizeof(api_err->request_id), "%s", r.request_id);
+    api_err->server_time = r.server_time;
     int rc = T_OK;
     if (r.status >= 200 && r.status < 300 && r.json) {
         *canonical = json_incref(r.json);
