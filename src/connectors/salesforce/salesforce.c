@@ -4,7 +4,8 @@
  * describe -> collections, backfill by SOQL in (SystemModstamp, Id) order
  * with a keyset cursor, polling of queryAll on SystemModstamp with a safety
  * window (IsDeleted rows become deletes), a daily request budget, and
- * single-record writes for the proxy.
+ * writes for the proxy: single records (apply) and up to 200 records per
+ * /composite/sobjects call (apply_batch).
  *
  * Versions are SystemModstamp in unix seconds (the interface's unit); the
  * engine re-reads the safety window, so a same-second change still lands.
