@@ -1017,12 +1017,26 @@ static void sf_error_words(conn_api_error *e)
 static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op op, const char *id,
                         json_t *fields, json_t **canonical, conn_api_error *api_err);
 
+/*
+ * Versions an accepted write like the sync versions the same record: by its
+ * SystemModstamp (seconds), so a later poll of that change is a no-op and an
+ * older one never wins. Records without one keep the HTTP Date fallback.
+ */
+static void sf_stamp_version(json_t *canonical, conn_api_error *e)
+{
+    int64_t ms = sf_record_stamp(canonical);
+    if (ms >= 0)
+        e->server_time = sf_version_of(ms);
+}
+
 static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, const char *id,
                     json_t *fields, json_t **canonical, conn_api_error *api_err)
 {
     int rc = sf_apply_one(self, coll, op, id, fields, canonical, api_err);
     if (rc != T_OK)
         sf_error_words(api_err);
+    else
+        sf_stamp_version(*canonical, api_err);
     return rc;
 }
 
@@ -1348,9 +1362,12 @@ static int sf_apply_batch(void *self, const conn_collection *coll, conn_write *w
         sf_batch_read(s, coll, w, n, ids);
     }
 done:
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         if (!w[i].ok)
             rc = T_ERR;
+        else if (w[i].canonical)
+            sf_stamp_version(w[i].canonical, &w[i].error);
+    }
     log_info("salesforce.composite", "object=%s op=%s rows=%zu sent=%zu", coll->object_type, op == CONN_WRITE_CREATE ? "create" : op == CONN_WRITE_UPDATE ? "update" : "delete", n, ns);
     json_decref(records);
     free(body);
