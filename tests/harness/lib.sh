@@ -4,6 +4,11 @@
 #   fail MESSAGE            prints "FAIL: MESSAGE" and exits 1
 #   assert_eq WANT GOT MSG  fails unless WANT = GOT
 #   cleanup_add CMD         runs CMD (eval'd) when the test exits, in reverse order
+#   wait_log FILE RE [SECS] waits until FILE has a line matching the regex RE
+#   psql_val SQL            one value from $DB_URL (unaligned, tuples only)
+#   stop_checked WHAT PID LOG [SIG]
+#                           sends SIG (TERM) to PID and waits; after TERM the exit
+#                           must be 0, and LOG must hold no sanitizer report
 free_port() {
   python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
 }
@@ -25,3 +30,28 @@ _run_cleanups() {
   for ((i = ${#_cleanups[@]} - 1; i >= 0; i--)); do eval "${_cleanups[$i]}" || true; done
 }
 trap _run_cleanups EXIT
+
+wait_log() {
+  local file=$1 re=$2 secs=${3:-60} i
+  for ((i = 0; i < secs * 10; i++)); do
+    grep -qE "$re" "$file" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "--- $file" >&2; tail -20 "$file" >&2
+  fail "no line matching '$re' in $file after ${secs}s"
+}
+psql_val() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB_URL" -c "$1"; }
+stop_checked() {
+  local what=$1 pid=$2 log=$3 sig=${4:-TERM} rc=0
+  kill -"$sig" "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || rc=$?
+  if [ "$sig" = TERM ] && [ "$rc" -ne 0 ]; then
+    tail -30 "$log" >&2
+    fail "$what exited with $rc after SIGTERM"
+  fi
+  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$log"; then
+    grep -E -A20 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$log" | head -40 >&2
+    fail "sanitizer report in $log"
+  fi
+  return 0
+}

@@ -33,33 +33,12 @@ sfsync_start() {
 }
 
 sfsync_kill() { # a TERM must end in a clean exit 0 (and no sanitizer report)
-  local name=$1 sig=${2:-TERM} rc=0
-  kill -"$sig" "${SYNC_PID[$name]}" 2>/dev/null || true
-  wait "${SYNC_PID[$name]}" 2>/dev/null || rc=$?
-  if [ "$sig" = TERM ] && [ "$rc" -ne 0 ]; then
-    tail -30 "$WORK/$name.log" >&2
-    fail "tether sync ($name) exited with $rc after SIGTERM"
-  fi
-  if grep -qE "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/$name.log"; then
-    grep -E -A20 "ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:" "$WORK/$name.log" | head -40 >&2
-    fail "sanitizer report in the log of $name"
-  fi
-  return 0
+  stop_checked "tether sync ($1)" "${SYNC_PID[$1]}" "$WORK/$1.log" "${2:-TERM}"
 }
 
 sftool() { "$PY" "$SFTOOL" "$@"; }
 
-wait_log() {
-  local file=$1 re=$2 secs=${3:-60} i
-  for ((i = 0; i < secs * 10; i++)); do
-    grep -qE "$re" "$file" 2>/dev/null && return 0
-    sleep 0.1
-  done
-  echo "--- $file" >&2; tail -20 "$file" >&2
-  fail "no line matching '$re' in $file after ${secs}s"
-}
-
-psql_val() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB_URL" -c "$1"; }
+# wait_log and psql_val come from tests/harness/lib.sh
 
 # Short windows so that runs stay short; a budget that does not pace the tests.
 export TETHER_SYNC_SALESFORCE_POLL_INTERVAL_MS=${TETHER_SYNC_SALESFORCE_POLL_INTERVAL_MS:-200}
