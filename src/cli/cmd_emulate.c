@@ -225,10 +225,9 @@ int cmd_emulate(int argc, char **argv)
         return cli_usage_error("emulate", "unknown API '%s' (stripe or salesforce)", api);
     if (optind + 1 < argc)
         return cli_usage_error("emulate", "unexpected argument '%s'", argv[optind + 1]);
-    if (strcmp(api, "salesforce") == 0) {
-        fprintf(stderr, "tether emulate %s: not implemented yet\n", api);
-        return T_EXIT_FAILURE;
-    }
+    if (strcmp(api, "salesforce") == 0) /* its own flags follow its name */
+        return cli_usage_error("emulate", "put 'salesforce' before its options: tether emulate "
+                                          "salesforce [options]");
     for (int i = 0; i < cfg.n_webhooks; i++)
         if (!cfg.webhook_secrets[i])
             return cli_usage_error("emulate", "--webhook %s has no --webhook-secret", cfg.webhook_urls[i]);

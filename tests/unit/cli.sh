@@ -30,6 +30,7 @@ done
 check 2 "proxy missing argument" "$T" proxy --listen; one_line_err "'--listen'"
 check 2 "emulate without API" "$T" emulate; one_line_err "missing API name"
 check 2 "emulate unknown API" "$T" emulate paypal; one_line_err "unknown API 'paypal'"
+check 2 "emulate salesforce after stripe flags" "$T" emulate --listen 127.0.0.1:1 salesforce; one_line_err "put 'salesforce' before its options"
 check 2 "sync unknown source" "$T" sync --source paypal --database x; one_line_err "unknown source"
 check 2 "sync without database" env -u TETHER_CONFIG "$T" sync --source stripe --api-key sk_test_x; one_line_err "no database"
 check 2 "sync flag without source" "$T" sync --api-key sk_x --database x; one_line_err "needs --source"
