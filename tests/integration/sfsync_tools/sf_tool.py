@@ -86,7 +86,10 @@ class Api:
                     raw = r.read()
                     return r.status, (json.loads(raw) if raw else None)
             except urllib.error.HTTPError as e:
-                raw = e.read()
+                try:
+                    raw = e.read()
+                except (http.client.HTTPException, OSError):
+                    raw = b""  # the emulator truncated the error body: retry
                 try:
                     j = json.loads(raw)
                 except ValueError:

@@ -52,8 +52,11 @@ def call(api, method, path, params=None, idem=None, tries=30):
                 data = r.read()
                 return r.status, json.loads(data)
         except urllib.error.HTTPError as e:
-            data = e.read()
-            if e.code == 429 or e.code >= 500:
+            try:
+                data = e.read()
+            except (http.client.HTTPException, OSError):
+                data = None  # the emulator truncated the error body: retry
+            if e.code == 429 or e.code >= 500 or data is None:
                 last = e.code
             else:
                 try:
