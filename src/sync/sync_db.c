@@ -7,6 +7,8 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
+#include <libpq-events.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,9 +67,16 @@ static qid Q(const char *name)
     return q;
 }
 
+static PGresult *sync_db_collect(PGconn *conn, sync_db_batch *b, const char *sql, int nparams,
+                                 const char *const *params);
+static int sync_db_collect_event(PGEventId id, void *info, void *pass);
+
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen)
 {
+    sync_db_batch *collect = PQinstanceData(conn, sync_db_collect_event);
+    if (collect) /* inside sync_db_apply_build: collect instead of running */
+        return sync_db_collect(conn, collect, sql, nparams, params);
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -554,4 +563,72 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
     free(dels);
     free(kids);
     return rc;
+}
+
+/* The event procedure that marks a connection whose statements sync_db_query collects. */
+static int sync_db_collect_event(PGEventId id, void *info, void *pass)
+{
+    (void)id;
+    (void)info;
+    (void)pass;
+    return 1;
+}
+
+/* Appends SQL and its parameters to B; answers with an empty COMMAND_OK result. */
+static PGresult *sync_db_collect(PGconn *conn, sync_db_batch *b, const char *sql, int nparams,
+                                 const char *const *params)
+{
+    assert(nparams >= 0 && nparams <= SYNC_DB_MAX_PARAMS);
+    if (b->n == b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4;
+        sync_db_stmt *items = realloc(b->items, cap * sizeof(*items));
+        if (!items)
+            abort();
+        b->items = items;
+        b->cap = cap;
+    }
+    sync_db_stmt *st = &b->items[b->n++];
+    memset(st, 0, sizeof(*st));
+    st->sql = strdup(sql);
+    if (!st->sql)
+        abort();
+    st->nparams = nparams;
+    for (int i = 0; i < nparams; i++) {
+        if (params[i] && !(st->params[i] = strdup(params[i])))
+            abort();
+    }
+    PGresult *r = PQmakeEmptyPGresult(conn, PGRES_COMMAND_OK);
+    if (!r)
+        abort();
+    return r;
+}
+
+int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
+                        const connector_ops *ops, void *conn_self, const conn_changes *ch,
+                        const char *read_role, sync_db_batch *out, char *err, size_t errlen)
+{
+    /* fails only when already registered, which is fine */
+    (void)PQregisterEventProc(conn, sync_db_collect_event, "tether.sync_db_collect", NULL);
+    if (!PQsetInstanceData(conn, sync_db_collect_event, out)) {
+        snprintf(err, errlen, "cannot collect the write statements");
+        return T_ERR;
+    }
+    long written = 0;
+    int rc = sync_db_apply(conn, state_schema, schema, s, ops, conn_self, ch, read_role, &written,
+                           err, errlen);
+    PQsetInstanceData(conn, sync_db_collect_event, NULL);
+    return rc;
+}
+
+void sync_db_batch_free(sync_db_batch *b)
+{
+    if (!b)
+        return;
+    for (size_t i = 0; i < b->n; i++) {
+        free(b->items[i].sql);
+        for (int k = 0; k < b->items[i].nparams; k++)
+            free(b->items[i].params[k]);
+    }
+    free(b->items);
+    memset(b, 0, sizeof(*b));
 }

@@ -50,7 +50,35 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
                   const connector_ops *ops, void *conn_self, const conn_changes *ch,
                   const char *read_role, long *written, char *err, size_t errlen);
 
-/* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR. */
+/* A statement sync_db_apply_build collected: SQL and its text parameters (owned). */
+#define SYNC_DB_MAX_PARAMS 3
+typedef struct sync_db_stmt {
+    char *sql;
+    int nparams;
+    char *params[SYNC_DB_MAX_PARAMS];
+} sync_db_stmt;
+
+typedef struct sync_db_batch {
+    sync_db_stmt *items;
+    size_t n, cap;
+} sync_db_batch;
+
+/*
+ * sync_db_apply for a caller that sends the writes itself (the proxy's
+ * write-back pipelines them, inside its own transaction): the same
+ * arguments, but the upsert/delete statements sync_db_apply would run are
+ * appended to OUT, in order, instead of being run. Columns for new API
+ * fields are still added at once on CONN (DDL, so CONN must be idle and not
+ * in pipeline mode). T_OK, or T_ERR + ERR (OUT may hold statements either
+ * way: release it with sync_db_batch_free()).
+ */
+int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
+                        const connector_ops *ops, void *conn_self, const conn_changes *ch,
+                        const char *read_role, sync_db_batch *out, char *err, size_t errlen);
+void sync_db_batch_free(sync_db_batch *b);
+
+/* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR.
+ * During sync_db_apply_build on CONN it collects SQL instead (empty result). */
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen);
 

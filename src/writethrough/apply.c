@@ -23,51 +23,63 @@
 #include <string.h>
 #include <time.h>
 
-/* Records the first N writes of PLAN (ids in IDS) as applied; ERROR for a failed write-back. */
-static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n, json_t *ids,
-                                   const char *user, const char *error)
+/* Queues the audit rows of the first N writes of PLAN (ids in IDS) as applied on PP. */
+static void wt_apply_audit_send(wt_engine *wt, wt_pipe *pp, const wt_plan *plan, size_t n,
+                                json_t *ids, const char *user, const char *error)
 {
     wt_target *t = plan->target;
     const conn_collection *coll = &t->schema->colls[plan->coll];
     for (size_t k = 0; k < n; k++)
-        wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
-                        coll->object_type, plan->writes[k].op,
-                        json_string_value(json_array_get(ids, k)), plan->writes[k].fields,
-                        plan->writes[k].request_id,
-                        "applied", error);
+        wt_audit_send(pp, wt_engine_state_schema(wt), user, t->cfg->name, coll->object_type,
+                      plan->writes[k].op, json_string_value(json_array_get(ids, k)),
+                      plan->writes[k].fields, plan->writes[k].request_id, "applied", error);
+}
+
+/* Records the first N writes of PLAN as applied, with ERROR, in a round trip of their own. */
+static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n, json_t *ids,
+                                   const char *user, const char *error)
+{
+    wt_pipe pp;
+    if (wt_pipe_begin(&pp, wt_engine_conn(wt), wt_engine_prepared(wt)) == T_OK)
+        wt_apply_audit_send(wt, &pp, plan, n, ids, user, error);
+    if (wt_pipe_finish(&pp, -1, NULL) != T_OK)
+        log_warn("writethrough.audit_failed", "error=\"%s\"", pp.error.message);
 }
 
 /*
- * Writes CH back and audits the N applied writes, in one transaction on the
- * (guard-enabled) connection.
+ * Writes CH back and audits the N applied writes in one round trip and one
+ * transaction: the versioned upserts/deletes sync_db_apply would run
+ * (collected by sync_db_apply_build, which adds columns for new API fields
+ * first) and the audit inserts, prepared statements in one pipeline, i.e.
+ * one implicit transaction that commits at its Sync.
  */
 static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *ids, const char *user,
                               conn_changes *ch, char *err, size_t errlen)
 {
     wt_target *t = plan->target;
     PGconn *conn = wt_engine_conn(wt);
-    PGresult *r = PQexec(conn, "BEGIN");
-    bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        snprintf(err, errlen, "%s", PQerrorMessage(conn));
-        return T_ERR;
+    sync_db_batch b;
+    memset(&b, 0, sizeof(b));
+    int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema, t->ops,
+                                 t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
+    if (rc == T_OK) {
+        wt_pipe pp;
+        if (wt_pipe_begin(&pp, conn, wt_engine_prepared(wt)) == T_OK) {
+            for (size_t i = 0; i < b.n; i++)
+                wt_pipe_send(&pp, b.items[i].sql, b.items[i].nparams,
+                             (const char *const *)b.items[i].params, NULL, NULL, true);
+            wt_apply_audit_send(wt, &pp, plan, n, ids, user, NULL);
+        }
+        if (wt_pipe_finish(&pp, -1, NULL) != T_OK) {
+            int len = snprintf(err, errlen, "%s%s%s", pp.error.sqlstate,
+                               pp.error.sqlstate[0] ? ": " : "", pp.error.message);
+            if (len >= (int)errlen && errlen > 4)
+                memcpy(err + errlen - 4, "...", 4); /* cut: say so */
+            rc = T_ERR;
+        }
     }
-    long written = 0;
-    if (sync_db_apply(conn, wt_engine_state_schema(wt), t->schema_name, t->schema, t->ops, t->self,
-                      ch, wt_engine_read_role(wt), &written, err, errlen) != T_OK) {
-        PQclear(PQexec(conn, "ROLLBACK"));
-        return T_ERR;
-    }
-    wt_apply_audit_applied(wt, plan, n, ids, user, NULL);
-    r = PQexec(conn, "COMMIT");
-    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
-    PQclear(r);
-    if (!ok) {
-        snprintf(err, errlen, "%s", PQerrorMessage(conn));
-        return T_ERR;
-    }
-    return T_OK;
+    sync_db_batch_free(&b);
+    return rc;
 }
 
 /*
@@ -157,8 +169,8 @@ static void wt_apply_rejected(wt_engine *wt, const wt_plan *plan, const wt_write
 {
     wt_target *t = plan->target;
     const conn_collection *coll = &t->schema->colls[plan->coll];
-    wt_audit_record(wt_engine_conn(wt), wt_engine_state_schema(wt), user, t->cfg->name,
-                    coll->object_type, w->op, w->id, w->fields, ae->request_id,
+    wt_audit_record(wt_engine_conn(wt), wt_engine_prepared(wt), wt_engine_state_schema(wt), user,
+                    t->cfg->name, coll->object_type, w->op, w->id, w->fields, ae->request_id,
                     ae->http_status ? "rejected" : "failed", ae->message);
     log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
              t->cfg->name, coll->object_type, (int)w->op, w->id[0] ? w->id : "-", ae->http_status,

@@ -28,27 +28,11 @@ int wt_capture_prepare(PGconn *conn, char *err, size_t errlen)
     return rc;
 }
 
-/* Copies the server error of R into E (falling back to the connection's message). */
-static void wt_capture_server_error(PGconn *conn, const PGresult *r, wt_error *e)
-{
-    const char *st = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
-    const char *msg = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY) : NULL;
-    const char *detail = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_DETAIL) : NULL;
-    const char *hint = r ? PQresultErrorField(r, PG_DIAG_MESSAGE_HINT) : NULL;
-    if (!msg) {
-        msg = PQerrorMessage(conn);
-        st = st ? st : "08006";
-    }
-    wt_error_set(e, st ? st : "XX000", detail, hint, "%s", msg);
-    size_t n = strlen(e->message);
-    while (n > 0 && e->message[n - 1] == '\n')
-        e->message[--n] = '\0';
-}
-
-static void wt_capture_rollback(PGconn *conn)
-{
-    PQclear(PQexec(conn, "ROLLBACK"));
-}
+/* The statements around the client's, prepared on the apply connection. */
+#define WT_CAPTURE_SET "SELECT set_config('" WT_GUC_CAPTURE "', 'on', true)"
+#define WT_CAPTURE_READ                                                                            \
+    "SELECT op, tschema, tname, old_row::text, new_row::text FROM pg_temp._tether_capture"         \
+    " ORDER BY seq"
 
 /*
  * Sends BEGIN, the capture setting, the statement, the read of the capture
@@ -56,69 +40,34 @@ static void wt_capture_rollback(PGconn *conn)
  * capture rows (caller PQclears) or NULL with ERR_OUT set, the transaction
  * rolled back either way.
  */
-static PGresult *wt_capture_pipeline(PGconn *conn, const char *sql, int nparams,
+static PGresult *wt_capture_pipeline(PGconn *conn, wt_prepared *prep, const char *sql, int nparams,
                                      const char *const *params, const int *param_formats,
                                      const int *param_lengths, wt_error *err_out)
 {
-    static const char *const pre[] = {"BEGIN", "SELECT set_config('" WT_GUC_CAPTURE "', 'on', true)"};
-    if (!PQenterPipelineMode(conn)) {
-        wt_capture_server_error(conn, NULL, err_out);
-        return NULL;
-    }
-    bool sent = PQsendQueryParams(conn, pre[0], 0, NULL, NULL, NULL, NULL, 0) &&
-                PQsendQueryParams(conn, pre[1], 0, NULL, NULL, NULL, NULL, 0) &&
-                PQsendQueryParams(conn, sql, nparams, NULL, params, param_lengths, param_formats, 0) &&
-                PQsendQueryParams(conn,
-                                  "SELECT op, tschema, tname, old_row::text, new_row::text"
-                                  " FROM pg_temp._tether_capture ORDER BY seq",
-                                  0, NULL, NULL, NULL, NULL, 0) &&
-                PQsendQueryParams(conn, "ROLLBACK", 0, NULL, NULL, NULL, NULL, 0) &&
-                PQpipelineSync(conn);
+    wt_pipe pp;
     PGresult *rows = NULL;
-    bool failed = !sent;
-    if (!sent)
-        wt_capture_server_error(conn, NULL, err_out);
-    /* five results (each followed by NULL), then the sync */
-    for (int q = 0; sent && q < 5; q++) {
-        PGresult *r = PQgetResult(conn);
-        if (!r) {
-            failed = true;
-            wt_capture_server_error(conn, NULL, err_out);
-            break;
-        }
-        ExecStatusType st = PQresultStatus(r);
-        if (!failed && st != PGRES_COMMAND_OK && st != PGRES_TUPLES_OK) {
-            failed = true;
-            wt_capture_server_error(conn, r, err_out);
-        }
-        if (q == 3 && !failed)
-            rows = r;
-        else
-            PQclear(r);
-        PGresult *end = PQgetResult(conn); /* NULL after each query's result */
-        PQclear(end);
+    int read = -1;
+    if (wt_pipe_begin(&pp, conn, prep) == T_OK) {
+        wt_pipe_send(&pp, "BEGIN", 0, NULL, NULL, NULL, true);
+        wt_pipe_send(&pp, WT_CAPTURE_SET, 0, NULL, NULL, NULL, true);
+        wt_pipe_send(&pp, sql, nparams, params, param_lengths, param_formats, false);
+        read = wt_pipe_send(&pp, WT_CAPTURE_READ, 0, NULL, NULL, NULL, true);
+        wt_pipe_send(&pp, "ROLLBACK", 0, NULL, NULL, NULL, true);
     }
-    for (PGresult *r; sent && (r = PQgetResult(conn)) != NULL;) {
-        bool sync = PQresultStatus(r) == PGRES_PIPELINE_SYNC;
-        PQclear(r);
-        if (sync)
-            break;
-    }
-    PQexitPipelineMode(conn);
-    if (failed) {
-        PQclear(rows);
-        wt_capture_rollback(conn);
+    if (wt_pipe_finish(&pp, read, &rows) != T_OK) {
+        *err_out = pp.error;
         return NULL;
     }
     return rows;
 }
 
-int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                   const int *param_formats, const int *param_lengths, wt_captures *out,
-                   wt_error *err_out)
+int wt_capture_run(PGconn *conn, wt_prepared *prep, const char *sql, int nparams,
+                   const char *const *params, const int *param_formats, const int *param_lengths,
+                   wt_captures *out, wt_error *err_out)
 {
     memset(out, 0, sizeof(*out));
-    PGresult *r = wt_capture_pipeline(conn, sql, nparams, params, param_formats, param_lengths, err_out);
+    PGresult *r = wt_capture_pipeline(conn, prep, sql, nparams, params, param_formats,
+                                      param_lengths, err_out);
     if (!r)
         return T_ERR;
     int n = PQntuples(r);

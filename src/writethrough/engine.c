@@ -38,6 +38,7 @@ struct wt_engine {
     const tether_config *cfg;
     char *url;                 /* database URL of the apply connection */
     PGconn *conn;
+    wt_prepared *prep;         /* statements prepared on conn */
     wt_slot *slots;
     size_t n;
     classify_synced_set *synced;
@@ -64,10 +65,14 @@ static long wt_engine_env_long(const char *name, long dflt)
 /* Connects (or reconnects) the apply connection and enables the guard on it. */
 static int wt_engine_connect(wt_engine *wt, char *err, size_t errlen)
 {
-    if (wt->conn && PQstatus(wt->conn) == CONNECTION_OK)
+    if (wt->conn && PQstatus(wt->conn) == CONNECTION_OK &&
+        PQpipelineStatus(wt->conn) == PQ_PIPELINE_OFF &&
+        PQtransactionStatus(wt->conn) == PQTRANS_IDLE)
         return T_OK;
     if (wt->conn)
-        PQfinish(wt->conn);
+        PQfinish(wt->conn); /* gone, or out of step after a failure */
+    wt->conn = NULL;
+    wt_prepared_forget(wt->prep);
     wt->conn = pgconn_connect(wt->url, "tether-writethrough", err, errlen);
     if (!wt->conn)
         return T_ERR;
@@ -111,6 +116,7 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
     wt->url = strdup(url);
     wt->slots = calloc(cfg->nsyncs, sizeof(*wt->slots));
     wt->synced = classify_synced_set_new();
+    wt->prep = wt_prepared_new();
     if (!wt->url || !wt->slots || !wt->synced)
         abort();
     long timeout_ms = wt_engine_env_long("TETHER_WRITE_TIMEOUT_MS", WT_DEFAULT_TIMEOUT_MS);
@@ -190,6 +196,7 @@ void wt_engine_free(wt_engine *wt)
     free(wt->slots);
     if (wt->conn)
         PQfinish(wt->conn);
+    wt_prepared_free(wt->prep);
     classify_cache_free(wt->cache);
     classify_synced_set_free(wt->synced);
     free(wt->url);
@@ -209,6 +216,11 @@ classify_cache *wt_engine_cache(wt_engine *wt)
 PGconn *wt_engine_conn(wt_engine *wt)
 {
     return wt->conn;
+}
+
+wt_prepared *wt_engine_prepared(wt_engine *wt)
+{
+    return wt->prep;
 }
 
 const char *wt_engine_state_schema(const wt_engine *wt)
@@ -271,7 +283,7 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
         goto failed;
     }
     int64_t t0 = wt_engine_now_us();
-    if (wt_capture_run(wt->conn, sql, nparams, params, param_formats, param_lengths, &cap,
+    if (wt_capture_run(wt->conn, wt->prep, sql, nparams, params, param_formats, param_lengths, &cap,
                        &out->error) != T_OK)
         goto failed;
     int64_t t1 = wt_engine_now_us();

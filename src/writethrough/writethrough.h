@@ -10,7 +10,8 @@
  * statement in capture mode), plan.c (captured rows -> writes), apply.c
  * (connector calls, write-back, RETURNING), errors.c (API error -> SQLSTATE),
  * audit.c (_tether.write_audit), engine.c (configuration, connections),
- * proxy_hook.c (the one place the proxy calls in).
+ * pipeline.c (one round trip for several statements, prepared statements on
+ * the apply connection), proxy_hook.c (the one place the proxy calls in).
  *
  * Threads: a wt_engine belongs to one thread (the proxy's event loop). Its
  * calls block (libpq, libcurl) for the duration of one write.
@@ -168,18 +169,66 @@ int wt_guard_tables_hook(PGconn *conn, const char *state_schema, const char *sch
 /* True when SQL (LEN bytes) mentions a guard setting (case-insensitive). */
 bool wt_guard_mentions_setting(const char *sql, size_t len);
 
+/* ---- pipeline.c ---- */
+
+/* Statements prepared on the apply connection (forget them when it reconnects). */
+typedef struct wt_prepared wt_prepared;
+wt_prepared *wt_prepared_new(void);
+void wt_prepared_free(wt_prepared *p);
+/* Forgets every statement (the connection is new, or DEALLOCATE ALL ran). */
+void wt_prepared_forget(wt_prepared *p);
+
+/*
+ * Statements sent in one round trip: wt_pipe_begin() puts CONN in pipeline
+ * mode, wt_pipe_send() queues statements, wt_pipe_finish() sends the Sync
+ * and reads every result. Without a BEGIN among them the statements are one
+ * implicit transaction (committed at the Sync, rolled back together when one
+ * fails).
+ */
+typedef struct wt_pipe {
+    PGconn *conn;
+    wt_prepared *prep;   /* NULL: nothing is prepared */
+    int nqueued;         /* results to read */
+    bool active;         /* in pipeline mode */
+    bool failed;         /* error is set */
+    bool broken;         /* the connection is out of step: reconnect it */
+    bool prepared_here;  /* a Prepare is among the queued calls */
+    wt_error error;      /* the first failure (server error, or libpq's) */
+} wt_pipe;
+
+/* Enters pipeline mode on CONN (idle, outside a pipeline). T_OK, or T_ERR with PP->error. */
+int wt_pipe_begin(wt_pipe *pp, PGconn *conn, wt_prepared *prep);
+/*
+ * Queues SQL with NPARAMS parameters (lengths/formats as PQsendQueryParams;
+ * NULL = text). PREPARE: run it as a statement prepared on first use (SQL
+ * without a statement-specific literal, or the cache fills up). Returns the
+ * index of its result for wt_pipe_finish(), or -1 (PP->error says why; the
+ * pipeline still has to be finished).
+ */
+int wt_pipe_send(wt_pipe *pp, const char *sql, int nparams, const char *const *params,
+                 const int *param_lengths, const int *param_formats, bool prepare);
+/*
+ * Sends the Sync, reads every result and leaves pipeline mode. The result
+ * with index KEEP goes to *KEPT (caller PQclears; NULL on failure). T_OK, or
+ * T_ERR with PP->error holding the first failure; after a failure the
+ * connection is idle outside a transaction (a BEGIN of the pipeline is
+ * rolled back), or PP->broken is set.
+ */
+int wt_pipe_finish(wt_pipe *pp, int keep, PGresult **kept);
+
 /* ---- capture.c ---- */
 
 /* Creates the session's capture table (temporary). */
 int wt_capture_prepare(PGconn *conn, char *err, size_t errlen);
 /*
- * Runs SQL in capture mode inside a transaction that is rolled back: fills
- * OUT with every row the statement would have written. On a statement
- * error, fills ERR_OUT with the server's error and returns T_ERR.
+ * Runs SQL in capture mode inside a transaction that is rolled back, in one
+ * round trip (PREP: the fixed statements are prepared): fills OUT with every
+ * row the statement would have written. On a statement error, fills ERR_OUT
+ * with the server's error and returns T_ERR.
  */
-int wt_capture_run(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                   const int *param_formats, const int *param_lengths, wt_captures *out,
-                   wt_error *err_out);
+int wt_capture_run(PGconn *conn, wt_prepared *prep, const char *sql, int nparams,
+                   const char *const *params, const int *param_formats, const int *param_lengths,
+                   wt_captures *out, wt_error *err_out);
 void wt_captures_free(wt_captures *c);
 
 /* ---- plan.c ---- */
@@ -209,10 +258,17 @@ const char *wt_error_sqlstate(int status);
 
 /* ---- audit.c ---- */
 
-/* Records one write attempt in STATE_SCHEMA.write_audit (best effort: logs on failure). */
-void wt_audit_record(PGconn *conn, const char *state_schema, const char *user, const char *sync,
-                     const char *object_type, conn_write_op op, const char *id, json_t *fields,
-                     const char *request_id, const char *result, const char *error);
+/*
+ * Queues the audit row of one write attempt (STATE_SCHEMA.write_audit) on
+ * PP. Returns its result index, or -1 (PP->error says why).
+ */
+int wt_audit_send(wt_pipe *pp, const char *state_schema, const char *user, const char *sync,
+                  const char *object_type, conn_write_op op, const char *id, json_t *fields,
+                  const char *request_id, const char *result, const char *error);
+/* Records one write attempt at once, in its own round trip (best effort: logs on failure). */
+void wt_audit_record(PGconn *conn, wt_prepared *prep, const char *state_schema, const char *user,
+                     const char *sync, const char *object_type, conn_write_op op, const char *id,
+                     json_t *fields, const char *request_id, const char *result, const char *error);
 
 /* ---- apply.c ---- */
 
@@ -236,6 +292,7 @@ PGresult *wt_apply_returning(PGconn *conn, const wt_target *t, const conn_collec
 
 /* engine.c internals shared with apply.c */
 PGconn *wt_engine_conn(wt_engine *wt);
+wt_prepared *wt_engine_prepared(wt_engine *wt);
 const char *wt_engine_state_schema(const wt_engine *wt);
 const char *wt_engine_read_role(const wt_engine *wt);
 
