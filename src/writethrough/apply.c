@@ -58,6 +58,7 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
 {
     wt_target *t = plan->target;
     PGconn *conn = wt_engine_conn(wt);
+    int64_t t0 = wt_engine_now_us();
     sync_db_batch b;
     memset(&b, 0, sizeof(b));
     int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema, t->ops,
@@ -78,6 +79,8 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
             rc = T_ERR;
         }
     }
+    log_debug("writethrough.writeback", "rows=%zu statements=%zu us=%lld", n, b.n,
+              (long long)(wt_engine_now_us() - t0));
     sync_db_batch_free(&b);
     return rc;
 }

@@ -45,7 +45,7 @@ struct wt_engine {
     classify_cache *cache;
 };
 
-static int64_t wt_engine_now_us(void)
+int64_t wt_engine_now_us(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);

@@ -31,6 +31,7 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* SQLSTATEs (docs/writethrough.md lists them). */
 #define WT_SQLSTATE_VALIDATION "22023"   /* API 400: invalid parameter */
@@ -295,5 +296,7 @@ PGconn *wt_engine_conn(wt_engine *wt);
 wt_prepared *wt_engine_prepared(wt_engine *wt);
 const char *wt_engine_state_schema(const wt_engine *wt);
 const char *wt_engine_read_role(const wt_engine *wt);
+/* CLOCK_MONOTONIC in microseconds (timings in debug logs). */
+int64_t wt_engine_now_us(void);
 
 #endif
