@@ -67,7 +67,7 @@ static qid Q(const char *name)
     return q;
 }
 
-static PGresult *sync_db_collect(PGconn *conn, sync_db_batch *b, const char *sql, int nparams,
+static PGresult *sync_db_collect(sync_db_batch *b, const char *sql, int nparams,
                                  const char *const *params);
 static int sync_db_collect_event(PGEventId id, void *info, void *pass);
 
@@ -76,7 +76,7 @@ PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *
 {
     sync_db_batch *collect = PQinstanceData(conn, sync_db_collect_event);
     if (collect) /* inside sync_db_apply_build: collect instead of running */
-        return sync_db_collect(conn, collect, sql, nparams, params);
+        return sync_db_collect(collect, sql, nparams, params);
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -575,7 +575,7 @@ static int sync_db_collect_event(PGEventId id, void *info, void *pass)
 }
 
 /* Appends SQL and its parameters to B; answers with an empty COMMAND_OK result. */
-static PGresult *sync_db_collect(PGconn *conn, sync_db_batch *b, const char *sql, int nparams,
+static PGresult *sync_db_collect(sync_db_batch *b, const char *sql, int nparams,
                                  const char *const *params)
 {
     assert(nparams >= 0 && nparams <= SYNC_DB_MAX_PARAMS);
@@ -597,7 +597,7 @@ static PGresult *sync_db_collect(PGconn *conn, sync_db_batch *b, const char *sql
         if (params[i] && !(st->params[i] = strdup(params[i])))
             abort();
     }
-    PGresult *r = PQmakeEmptyPGresult(conn, PGRES_COMMAND_OK);
+    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK);
     if (!r)
         abort();
     return r;
