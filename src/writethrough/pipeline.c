@@ -115,6 +115,13 @@ int wt_pipe_begin(wt_pipe *pp, PGconn *conn, wt_prepared *prep)
     memset(pp, 0, sizeof(*pp));
     pp->conn = conn;
     pp->prep = prep;
+    if (PQpipelineStatus(conn) != PQ_PIPELINE_OFF) {
+        /* left over from a pipeline that broke: its results would be read as ours */
+        wt_error_set(&pp->error, WT_SQLSTATE_UNAVAILABLE, NULL, NULL,
+                     "Tether's database connection is out of step");
+        pp->failed = pp->broken = true;
+        return T_ERR;
+    }
     if (!PQenterPipelineMode(conn)) {
         wt_pipe_send_failed(pp);
         return T_ERR;
