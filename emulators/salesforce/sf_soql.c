@@ -4,7 +4,7 @@
  * heap-allocated and owned by the returned sf_soql_query.
  */
 #include "emulators/salesforce/sf_soql.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <ctype.h>
@@ -277,8 +277,8 @@ static bool sf_soql_literal(sf_parser *p, sf_soql_lit *lit)
         char *text = sf_soql_dup(p, p->tok, p->len);
         if (!text)
             return false;
-        bool ok = p->kind == TOK_DATE ? sf_time_parse(text, 0, &ms) == T_OK
-                                      : sf_time_parse(text, 1, &ms) == T_OK;
+        bool ok = p->kind == TOK_DATE ? iso_time_parse(text, 0, &ms) == T_OK
+                                      : iso_time_parse(text, 1, &ms) == T_OK;
         lit->ms = ms;
         if (!ok) {
             sf_soql_fail(p, "line 1:%zu no viable alternative at character '%.40s'",
