@@ -344,6 +344,18 @@ static sf_soql_cond *sf_soql_cond_new(sf_parser *p, sf_soql_op op)
 
 static sf_soql_cond *sf_soql_or(sf_parser *p);
 
+/* Parses the one literal of a comparison or LIKE into C. false (and P failed) on error. */
+static bool sf_soql_single_value(sf_parser *p, sf_soql_cond *c)
+{
+    c->values = calloc(1, sizeof(sf_soql_lit));
+    if (!c->values) {
+        sf_soql_fail(p, "out of memory");
+        return false;
+    }
+    c->nvalues = 1;
+    return sf_soql_literal(p, &c->values[0]);
+}
+
 static sf_soql_cond *sf_soql_primary(sf_parser *p)
 {
     if (p->failed)
@@ -381,13 +393,7 @@ static sf_soql_cond *sf_soql_primary(sf_parser *p)
     for (size_t i = 0; i < T_ARRAY_LEN(ops); i++) {
         if (sf_soql_accept_punct(p, ops[i].punct)) {
             c->op = ops[i].op;
-            c->values = calloc(1, sizeof(sf_soql_lit));
-            if (!c->values) {
-                sf_soql_fail(p, "out of memory");
-                goto done;
-            }
-            c->nvalues = 1;
-            sf_soql_literal(p, &c->values[0]);
+            sf_soql_single_value(p, c);
             goto done;
         }
     }
@@ -398,13 +404,8 @@ static sf_soql_cond *sf_soql_primary(sf_parser *p)
             sf_soql_unexpected(p);
             goto done;
         }
-        c->values = calloc(1, sizeof(sf_soql_lit));
-        if (!c->values) {
-            sf_soql_fail(p, "out of memory");
+        if (!sf_soql_single_value(p, c))
             goto done;
-        }
-        c->nvalues = 1;
-        sf_soql_literal(p, &c->values[0]);
         if (negated) {
             sf_soql_cond *n = sf_soql_cond_new(p, SF_OP_NOT);
             if (n)
