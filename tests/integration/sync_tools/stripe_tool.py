@@ -14,12 +14,16 @@ import argparse
 import datetime
 import http.client
 import json
+import os
 import random
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common_tools"))
+from converge import wait_converged  # noqa: E402
 
 KEY = "sk_test_tether"
 
@@ -211,22 +215,8 @@ def differences(api, dsn, schema, only=None):
 
 
 def check(args):
-    deadline = time.time() + args.timeout
-    while True:
-        try:
-            diffs, n = differences(args.api, args.dsn, args.schema,
-                                   args.only.split(",") if args.only else None)
-        except Exception as e:  # the db or tables may not exist yet
-            diffs, n = [f"error: {e}"], 0
-        if not diffs:
-            print(f"check: converged, {n} objects equal their rows")
-            return 0
-        if time.time() > deadline:
-            print(f"check: NOT converged, {len(diffs)} differences:", file=sys.stderr)
-            for d in diffs[:30]:
-                print("  " + d, file=sys.stderr)
-            return 1
-        time.sleep(0.5)
+    only = args.only.split(",") if args.only else None
+    return wait_converged(lambda: differences(args.api, args.dsn, args.schema, only), args.timeout)
 
 
 def faults(args):
