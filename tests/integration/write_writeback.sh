@@ -31,7 +31,7 @@ req=$(db "SELECT request_id FROM _tether.write_audit WHERE object_id = '$c1' AND
 [ -n "$req" ] || fail "audit row with the API request id visible at once"
 
 # a write-back the table refuses, on a new proxy's first write
-kill "$PX_PID"; wait "$PX_PID" 2>/dev/null || true
+px_proxy_stop   # exits cleanly, no sanitizer report
 wt_proxy_start
 db "ALTER TABLE stripe.customer ADD CONSTRAINT test_no_refused CHECK (name IS DISTINCT FROM 'Refused')"
 out=$(px_err "UPDATE stripe.customer SET name = 'Refused' WHERE id = '$c1'")
@@ -61,4 +61,5 @@ db "ALTER TABLE stripe.customer DROP CONSTRAINT test_no_refused"
 px "UPDATE stripe.customer SET name = 'Third' WHERE id IN ('$c1', '$c2')" >/dev/null
 assert_eq "2" "$(db "SELECT count(*) FROM stripe.customer WHERE id IN ('$c1', '$c2') AND name = 'Third'")" "multi-row write after failures"
 grep -q "writethrough.pipeline_stuck" "$WORK/proxy.log" && fail "the pipeline got out of step"
+px_proxy_stop
 echo "PASS write_writeback"
