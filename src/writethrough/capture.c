@@ -6,6 +6,11 @@
  * returns NULL, so Postgres evaluates every expression, WHERE, FROM, subquery
  * and default while nothing is written. The captured rows are returned as
  * parsed JSON (the caller frees them with wt_captures_free()).
+ *
+ * The rolled-back rows stay in the table's file as dead tuples (autovacuum
+ * never visits temporary tables), so every read of the table would scan all
+ * the rows ever captured on the connection: the engine has the table
+ * vacuumed every so often (wt_capture_vacuum_send), off the write's path.
  */
 #include "writethrough/writethrough.h"
 
@@ -26,6 +31,11 @@ int wt_capture_prepare(PGconn *conn, char *err, size_t errlen)
         snprintf(err, errlen, "cannot create the capture table: %s", PQerrorMessage(conn));
     PQclear(r);
     return rc;
+}
+
+int wt_capture_vacuum_send(PGconn *conn)
+{
+    return PQsendQuery(conn, "VACUUM pg_temp._tether_capture") ? T_OK : T_ERR;
 }
 
 /* The statements around the client's, prepared on the apply connection. */

@@ -26,6 +26,8 @@
 #define WT_DEFAULT_ATTEMPTS 4
 #define WT_CONNECT_ATTEMPTS 10
 #define WT_DEFAULT_RATE 25 /* writes/s: Stripe's test-mode write limit (live mode: 100) */
+/* Captured rows after which the capture table is vacuumed (a few hundred KiB of dead rows). */
+#define WT_CAPTURE_VACUUM_ROWS 64
 
 typedef struct wt_slot {
     wt_target t;
@@ -39,6 +41,8 @@ struct wt_engine {
     char *url;                 /* database URL of the apply connection */
     PGconn *conn;
     wt_prepared *prep;         /* statements prepared on conn */
+    long captured;             /* rows captured since the capture table's last VACUUM */
+    bool vacuum_pending;       /* a VACUUM's result is still to be read on conn */
     wt_slot *slots;
     size_t n;
     classify_synced_set *synced;
@@ -62,9 +66,42 @@ static long wt_engine_env_long(const char *name, long dflt)
     return *end == '\0' && n > 0 ? n : dflt;
 }
 
+/* Reads the result of a VACUUM sent after the last write (waits for it). */
+static void wt_engine_settle(wt_engine *wt)
+{
+    if (!wt->vacuum_pending)
+        return;
+    wt->vacuum_pending = false;
+    for (PGresult *r; (r = PQgetResult(wt->conn)) != NULL;) {
+        if (PQresultStatus(r) != PGRES_COMMAND_OK)
+            log_warn("writethrough.capture_vacuum_failed", "error=\"%s\"", PQresultErrorMessage(r));
+        PQclear(r);
+    }
+}
+
+/*
+ * After a write that captured N rows: once enough dead rows piled up in the
+ * capture table, has it vacuumed while the client reads its answer (the
+ * result is read at the connection's next use).
+ */
+static void wt_engine_after_write(wt_engine *wt, size_t n)
+{
+    wt->captured += n > 0 ? (long)n : 1;
+    if (wt->captured < WT_CAPTURE_VACUUM_ROWS || !wt->conn || PQstatus(wt->conn) != CONNECTION_OK ||
+        PQtransactionStatus(wt->conn) != PQTRANS_IDLE || PQpipelineStatus(wt->conn) != PQ_PIPELINE_OFF)
+        return;
+    wt->captured = 0;
+    if (wt_capture_vacuum_send(wt->conn) == T_OK)
+        wt->vacuum_pending = true;
+    else
+        log_warn("writethrough.capture_vacuum_failed", "error=\"%s\"", PQerrorMessage(wt->conn));
+}
+
 /* Connects (or reconnects) the apply connection and enables the guard on it. */
 static int wt_engine_connect(wt_engine *wt, char *err, size_t errlen)
 {
+    if (wt->conn)
+        wt_engine_settle(wt);
     if (wt->conn && PQstatus(wt->conn) == CONNECTION_OK &&
         PQpipelineStatus(wt->conn) == PQ_PIPELINE_OFF &&
         PQtransactionStatus(wt->conn) == PQTRANS_IDLE)
@@ -72,6 +109,8 @@ static int wt_engine_connect(wt_engine *wt, char *err, size_t errlen)
     if (wt->conn)
         PQfinish(wt->conn); /* gone, or out of step after a failure */
     wt->conn = NULL;
+    wt->vacuum_pending = false;
+    wt->captured = 0;
     wt_prepared_forget(wt->prep);
     wt->conn = pgconn_connect(wt->url, "tether-writethrough", err, errlen);
     if (!wt->conn)
@@ -215,6 +254,8 @@ classify_cache *wt_engine_cache(wt_engine *wt)
 
 PGconn *wt_engine_conn(wt_engine *wt)
 {
+    if (wt->conn)
+        wt_engine_settle(wt);
     return wt->conn;
 }
 
@@ -324,6 +365,7 @@ int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int npar
               (long long)(wt_engine_now_us() - t3));
 done:
     out->notice = in_block && out->applied > 0;
+    wt_engine_after_write(wt, cap.n);
     wt_plan_free(&plan);
     wt_captures_free(&cap);
     json_decref(ids);
@@ -331,6 +373,7 @@ done:
 failed:
     out->failed = true;
     out->notice = in_block && out->applied > 0;
+    wt_engine_after_write(wt, cap.n);
     wt_plan_free(&plan);
     wt_captures_free(&cap);
     json_decref(ids);

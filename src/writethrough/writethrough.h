@@ -231,6 +231,12 @@ int wt_capture_run(PGconn *conn, wt_prepared *prep, const char *sql, int nparams
                    const char *const *params, const int *param_formats, const int *param_lengths,
                    wt_captures *out, wt_error *err_out);
 void wt_captures_free(wt_captures *c);
+/*
+ * Sends (does not wait for) a VACUUM of the capture table, which keeps the
+ * dead rows of every capture so far: the caller reads its result before the
+ * connection's next use. T_OK, or T_ERR when it could not be sent.
+ */
+int wt_capture_vacuum_send(PGconn *conn);
 
 /* ---- plan.c ---- */
 
