@@ -4,7 +4,8 @@
 # the raw API call it makes (POST /v1/customers/ID at the Stripe emulator, a
 # fresh connection per call: an idle kept-alive client connection slows the
 # emulator's other connections by ~100 ms), both measured in the same run,
-# interleaved; the SQL client keeps its connection. Reports p50/p99 of both and of the difference.
+# interleaved; the SQL client keeps its connection. Reports p50/p99 of both and of the difference,
+# and the CPU time the proxy process spends per proxied UPDATE (scheduler counters of its threads).
 # Writes a markdown section to stdout. BENCH_WRITES (default 400) of each.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)

@@ -4,7 +4,10 @@
  * the described collections), the synced set and classification cache the
  * proxy uses on the hot path, and one libpq connection (the Tether role,
  * guard-enabled) on which statements are captured and canonical rows are
- * written back. wt_execute() runs one statement end to end.
+ * written back, with the statements prepared on it (pipeline.c). The
+ * connection is re-made when it broke or was left out of step; every 64
+ * captured rows it gets a VACUUM of the capture table, sent after a write
+ * and read at its next use. wt_execute() runs one statement end to end.
  *
  * Memory: the engine owns everything here; wt_engine_free() releases it.
  */

@@ -140,11 +140,10 @@ int wt_pipe_send(wt_pipe *pp, const char *sql, int nparams, const char *const *p
     const wt_prepared_entry *e = prepare && pp->prep ? wt_prepared_lookup(pp->prep, sql, &fresh) : NULL;
     bool ok;
     if (e && fresh) {
+        pp->prepared_here = true; /* in the cache from now on: forgotten if this pipeline fails */
         ok = PQsendPrepare(pp->conn, e->name, sql, nparams, NULL) != 0;
-        if (ok) {
+        if (ok)
             pp->nqueued++; /* the Prepare's own result */
-            pp->prepared_here = true;
-        }
     } else {
         ok = true;
     }
