@@ -948,10 +948,12 @@ static void sf_soql_literal(char *buf, size_t len, const char *v)
  * a readable id): looks for a record of COLL created since SINCE_MS whose
  * short text, number and boolean FIELDS equal the ones sent. Returns T_OK
  * with its id in NEWID, T_ERR when there is none, or 1 when the lookup itself
- * failed (then nobody knows: do not create again).
+ * failed (then nobody knows: do not create again). Ids in EXCLUDE[0..NEXCLUDE)
+ * (records already matched to other rows of the same batch) are skipped.
  */
 static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fields,
-                            int64_t since_ms, char *newid, size_t idlen)
+                            int64_t since_ms, const char (*exclude)[64], size_t nexclude, char *newid,
+                            size_t idlen)
 {
     size_t cap = 8192;
     char *soql = malloc(cap), *path = malloc(3 * cap);
@@ -974,6 +976,13 @@ static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fie
         } else if (json_is_integer(v)) {
             snprintf(soql + o, cap - o, " AND %s = %lld", k, (long long)json_integer_value(v));
         }
+    }
+    for (size_t i = 0; i < nexclude; i++) {
+        size_t o = strlen(soql);
+        if (!exclude[i][0] || o + 120 >= cap)
+            continue;
+        snprintf(soql + o, cap - o, " AND Id != ");
+        sf_soql_literal(soql, cap, exclude[i]);
     }
     size_t o = strlen(soql);
     snprintf(soql + o, cap - o, " ORDER BY CreatedDate DESC, Id DESC LIMIT 1");
@@ -1099,7 +1108,7 @@ static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op o
                                               (r.status >= 200 && r.status < 300 && !nid));
             if (!unknown || attempt >= SF_CREATE_ATTEMPTS)
                 break;
-            int found = sf_create_lookup(s, coll, fields, since, newid, sizeof(newid));
+            int found = sf_create_lookup(s, coll, fields, since, NULL, 0, newid, sizeof(newid));
             log_warn("salesforce.create_unknown", "object=%s status=%ld found=%s", coll->object_type,
                      r.status, found == T_OK ? "true" : found == T_ERR ? "false" : "unknown");
             if (found != T_ERR)
@@ -1153,6 +1162,51 @@ static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op o
         return T_ERR;
     }
     return sf_read_record(s, coll, op == CONN_WRITE_CREATE ? newid : id, canonical, api_err);
+}
+
+/*
+ * After a composite create got no readable answer (STATUS; 0 = none): looks
+ * each sent row W[SENT[k]] up by its fields (records created since SINCE_MS,
+ * each record matched to one row at most). Found rows are ok with their id
+ * in IDS; the others fail, saying whether the row was surely not created
+ * (safe to retry) or whether nobody knows.
+ */
+static void sf_batch_lookup_creates(sf_conn *s, const conn_collection *coll, conn_write *w,
+                                    const size_t *sent, size_t ns, int64_t since, char (*ids)[64],
+                                    long status)
+{
+    char(*claimed)[64] = calloc(ns ? ns : 1, sizeof(*claimed));
+    if (!claimed)
+        abort();
+    size_t nclaimed = 0, found_n = 0;
+    for (size_t k = 0; k < ns; k++) {
+        size_t i = sent[k];
+        char newid[64] = "";
+        int found = sf_create_lookup(s, coll, w[i].fields, since, (const char(*)[64])claimed, nclaimed,
+                                     newid, sizeof(newid));
+        conn_api_error *e = &w[i].error;
+        if (found == T_OK) {
+            w[i].ok = true;
+            snprintf(ids[i], sizeof(ids[i]), "%s", newid);
+            snprintf(claimed[nclaimed++], sizeof(claimed[0]), "%s", newid);
+            found_n++;
+        } else if (found == T_ERR) {
+            e->http_status = status;
+            snprintf(e->code, sizeof(e->code), "NOT_CREATED");
+            snprintf(e->message, sizeof(e->message),
+                     "the batch got no readable answer (HTTP %ld) and this record was not created; "
+                     "retrying is safe", status);
+        } else {
+            e->http_status = 0;
+            snprintf(e->code, sizeof(e->code), "UNKNOWN_OUTCOME");
+            snprintf(e->message, sizeof(e->message),
+                     "the batch got no readable answer (HTTP %ld) and the lookup failed: the record may "
+                     "exist; check before retrying", status);
+        }
+    }
+    log_warn("salesforce.composite_create_unknown", "object=%s status=%ld rows=%zu found=%zu",
+             coll->object_type, status, ns, found_n);
+    free(claimed);
 }
 
 /* Marks writes W[0..N) that have no outcome yet as failed with E. */
@@ -1307,11 +1361,17 @@ static int sf_apply_batch(void *self, const conn_collection *coll, conn_write *w
         r.headers[2] = "Content-Type: application/json";
     char err[256];
     int saved = s->http->max_attempts;
+    int64_t since = sf_now_ms() - SF_CREATE_LOOKBACK_MS;
     if (op == CONN_WRITE_CREATE)
         s->http->max_attempts = 1;
     int run_rc = sf_run(s, &r, 1, err, sizeof(err));
     s->http->max_attempts = saved;
-    if (run_rc != T_OK) {
+    bool answered = r.status == 200 && json_is_array(r.json) && json_array_size(r.json) == ns;
+    if (op == CONN_WRITE_CREATE && run_rc == T_OK && !answered &&
+        (r.status == 0 || r.status >= 500 || (r.status >= 200 && r.status < 300))) {
+        /* creates with an unknown outcome: never re-sent blindly, looked up row by row */
+        sf_batch_lookup_creates(s, coll, w, sent, ns, since, ids, r.status);
+    } else if (run_rc != T_OK) {
         e.http_status = SF_HTTP_UNAUTHORIZED;
         snprintf(e.code, sizeof(e.code), "INVALID_SESSION_ID");
         snprintf(e.message, sizeof(e.message), "%s", err);
