@@ -414,9 +414,18 @@ static const char *stripe_param_str(stripe_req *r, const char *name)
     return json_string_value(json_object_get(r->params, name));
 }
 
-/* The list's `limit` parameter (default 10, 1..100) into *LIMIT, or a 400 reply and T_ERR. */
-static int stripe_list_limit(stripe_req *r, long long *limit)
+/*
+ * A list's paging parameters: `limit` (default 10, 1..100) into *LIMIT and
+ * the `starting_after` / `ending_before` cursors (NULL when absent; at most
+ * one of them). T_OK, or a 400 reply and T_ERR.
+ */
+static int stripe_list_paging(stripe_req *r, long long *limit, const char **after, const char **before)
 {
+    *after = stripe_param_str(r, "starting_after");
+    *before = stripe_param_str(r, "ending_before");
+    if (*after && *before)
+        return stripe_err(r, 400, "invalid_request_error", NULL, "ending_before",
+                          "You may only specify one of these parameters: ending_before, starting_after.");
     *limit = STRIPE_LIST_DEFAULT_LIMIT;
     json_t *lim = json_object_get(r->params, "limit");
     if (!lim)
@@ -447,13 +456,9 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
                               "Received unknown parameter: %s", k);
     }
     long long limit;
-    if (stripe_list_limit(r, &limit) != T_OK)
+    const char *after, *before;
+    if (stripe_list_paging(r, &limit, &after, &before) != T_OK)
         return T_ERR;
-    const char *after = stripe_param_str(r, "starting_after");
-    const char *before = stripe_param_str(r, "ending_before");
-    if (after && before)
-        return stripe_err(r, 400, "invalid_request_error", NULL, "ending_before",
-                          "You may only specify one of these parameters: ending_before, starting_after.");
     if (stripe_check_expand_param(r) != T_OK)
         return T_ERR;
     int64_t gte, lte;
@@ -652,13 +657,9 @@ static int stripe_unrecognized(stripe_req *r, const char *method, const char *pa
 static int stripe_sublist(stripe_req *r, stripe_obj *o, const char *field, const char *url)
 {
     long long limit;
-    if (stripe_list_limit(r, &limit) != T_OK)
+    const char *after, *before;
+    if (stripe_list_paging(r, &limit, &after, &before) != T_OK)
         return T_ERR;
-    const char *after = stripe_param_str(r, "starting_after");
-    const char *before = stripe_param_str(r, "ending_before");
-    if (after && before)
-        return stripe_err(r, 400, "invalid_request_error", NULL, "ending_before",
-                          "You may only specify one of these parameters: starting_after, ending_before.");
     json_t *v = stripe_store_load(o);
     json_t *data = json_object_get(json_object_get(v, field), "data");
     size_t n = json_array_size(data), from = 0, to = n;
