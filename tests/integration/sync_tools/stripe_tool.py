@@ -38,6 +38,9 @@ LISTS = {
     "payment_intent": "/v1/payment_intents",
 }
 CHILDREN = {"subscription_item": ("subscription", "items"), "invoice_line_item": ("invoice", "lines")}
+# a parent embeds its first 10 children; the rest come from these lists
+CHILD_LISTS = {"subscription_item": lambda pid: f"/v1/subscription_items?subscription={pid}",
+               "invoice_line_item": lambda pid: f"/v1/invoices/{pid}/lines"}
 
 
 def call(api, method, path, params=None, idem=None, tries=30):
@@ -184,7 +187,9 @@ def snapshot_api(api, only=None):
             continue
         snap[child] = {}
         for p in snap[parent].values():
-            for c in (p.get(field) or {}).get("data", []):
+            lst = p.get(field) or {}
+            data = list_all(api, CHILD_LISTS[child](p["id"])) if lst.get("has_more") else lst.get("data", [])
+            for c in data:
                 snap[child][c["id"]] = c
     return snap
 
@@ -219,6 +224,26 @@ def check(args):
     return wait_converged(lambda: differences(args.api, args.dsn, args.schema, only), args.timeout)
 
 
+def bigsub(args):
+    """Creates a subscription with ARGS.items items (each on its own new
+    recurring price) for a new customer; prints its id."""
+    st, prod = call(args.api, "POST", "/v1/products", {"name": "Many items"})
+    st, cus = call(args.api, "POST", "/v1/customers", {"email": "many@example.com"})
+    params = {"customer": cus["id"]}
+    for i in range(args.items):
+        st, price = call(args.api, "POST", "/v1/prices", {
+            "product": prod["id"], "currency": "usd", "unit_amount": str(100 + i),
+            "recurring[interval]": "month"})
+        if st != 200:
+            raise RuntimeError(f"price: {st} {price}")
+        params[f"items[{i}][price]"] = price["id"]
+    st, sub = call(args.api, "POST", "/v1/subscriptions", params)
+    if st != 200:
+        raise RuntimeError(f"subscription: {st} {sub}")
+    print(sub["id"])
+    return 0
+
+
 def faults(args):
     params = dict(kv.split("=", 1) for kv in args.settings)
     st, body = call(args.api, "POST", "/_emulator/faults", params)
@@ -242,11 +267,16 @@ def main():
     f = sub.add_parser("faults")
     f.add_argument("--api", required=True)
     f.add_argument("settings", nargs="*")
+    b = sub.add_parser("bigsub")
+    b.add_argument("--api", required=True)
+    b.add_argument("--items", type=int, default=15)
     args = ap.parse_args()
     if args.cmd == "mutate":
         return mutate(args) or 0
     if args.cmd == "check":
         return check(args)
+    if args.cmd == "bigsub":
+        return bigsub(args)
     return faults(args)
 
 
