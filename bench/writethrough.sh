@@ -28,8 +28,14 @@ trap cleanup EXIT
 . "$work/pg/env"
 psql -X -q -d postgres -c "CREATE DATABASE bench"
 export PGDATABASE=bench TETHER_BIN=$bin
-# pacing: the default write budget (25 writes/s) would dominate a tight loop
+# pacing: the proxy's own write budget (default 25 writes/s) and the credential's
+# budget shared with the syncs (default: the sync's rate, 50 requests/s) would
+# dominate a tight loop. With this rate the proxy takes a grant of 5,000 tokens
+# from the shared budget (one round trip to its table) about once a second.
+# (TETHER_SYNC_STRIPE_* settings apply only with TETHER_SYNC_STRIPE_SOURCE set.)
 export TETHER_WRITE_RATE=${TETHER_WRITE_RATE:-100000}
+export TETHER_SYNC_STRIPE_SOURCE=stripe
+export TETHER_SYNC_STRIPE_CREDENTIAL_RATE=${TETHER_SYNC_STRIPE_CREDENTIAL_RATE:-100000}
 env_out=$(WT_SEED_CUSTOMERS=20 "$root/tests/integration/write_tools/env.sh" start "$work/wt")
 pids+=("$(cat "$work/wt/proxy.pid")" "$(cat "$work/wt/emu.pid")")
 eval "$env_out"
