@@ -61,8 +61,8 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
     int64_t t0 = wt_engine_now_us();
     sync_db_batch b;
     memset(&b, 0, sizeof(b));
-    int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema, t->ops,
-                                 t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
+    int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema,
+                                 t->ops, t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
     if (rc == T_OK) {
         wt_pipe pp;
         if (wt_pipe_begin(&pp, conn, wt_engine_prepared(wt)) == T_OK) {

@@ -93,7 +93,8 @@ static void wt_engine_after_write(wt_engine *wt, size_t n)
 {
     wt->captured += n > 0 ? (long)n : 1;
     if (wt->captured < WT_CAPTURE_VACUUM_ROWS || !wt->conn || PQstatus(wt->conn) != CONNECTION_OK ||
-        PQtransactionStatus(wt->conn) != PQTRANS_IDLE || PQpipelineStatus(wt->conn) != PQ_PIPELINE_OFF)
+        PQtransactionStatus(wt->conn) != PQTRANS_IDLE ||
+        PQpipelineStatus(wt->conn) != PQ_PIPELINE_OFF)
         return;
     wt->captured = 0;
     if (wt_capture_vacuum_send(wt->conn) == T_OK)

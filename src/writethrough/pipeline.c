@@ -137,7 +137,8 @@ int wt_pipe_send(wt_pipe *pp, const char *sql, int nparams, const char *const *p
     if (pp->failed)
         return -1;
     bool fresh = false;
-    const wt_prepared_entry *e = prepare && pp->prep ? wt_prepared_lookup(pp->prep, sql, &fresh) : NULL;
+    const wt_prepared_entry *e =
+        prepare && pp->prep ? wt_prepared_lookup(pp->prep, sql, &fresh) : NULL;
     bool ok;
     if (e && fresh) {
         pp->prepared_here = true; /* in the cache from now on: forgotten if this pipeline fails */
