@@ -110,8 +110,8 @@ static void proxy_pool_read_cb(struct bufferevent *bev, void *arg)
         proto_header h;
         const char *reason = NULL;
         evbuffer_copyout(in, head, want);
-        proto_frame_status fs = proto_frame_header(head, want, PROTO_FROM_SERVER,
-                                                   PQ_MAX_SERVER_MSG_LEN, &h, &reason);
+        proto_frame_status fs =
+            proto_frame_header(head, want, PROTO_FROM_SERVER, PQ_MAX_SERVER_MSG_LEN, &h, &reason);
         if (fs == PROTO_FRAME_NEED_MORE || (fs == PROTO_FRAME_OK && avail < h.total))
             return;
         if (fs == PROTO_FRAME_BAD) {
