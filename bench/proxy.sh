@@ -3,20 +3,27 @@
 # and 64 clients in the simple, extended and prepared protocol modes, against
 # Postgres directly, through `tether proxy` and through Debian's pgbouncer
 # (session pooling), in one run on one private cluster; reported as ratios to
-# direct. Then the resident memory of each proxy holding idle clients.
-# Writes a markdown section to stdout. BENCH_SECONDS (default 10) per run,
-# BENCH_IDLE_CLIENTS (default 10000). Like with like: tether's upstream hop is
-# plain TCP (upstream_sslmode=disable), as pgbouncer's is by default, and both
-# proxies run in session mode and connect upstream at a client's first query
-# (tether: lazy_connect=on). BENCH_BEFORE_BIN, when set, adds a column for that
-# binary (e.g. an older build) run as the previous benchmark did (upstream TLS
-# by sslmode=prefer), measured in the same run. Beside each ratio: the proxy
-# process's CPU time per transaction (utime+stime from /proc/PID/stat divided by
-# pgbench's transactions), a machine-independent cost figure.
+# direct. Then the added latency per round trip (1 client), then the resident
+# memory of each proxy holding idle clients.
+# Writes a markdown section to stdout. BENCH_SECONDS (default 5) per pgbench
+# run, BENCH_REPEAT (default 3) rounds of every cell, interleaved (direct,
+# tether, pgbouncer for one cell, then the next cell), medians reported;
+# BENCH_IDLE_CLIENTS (default 10000).
+# Like with like: tether's upstream hop is plain TCP (upstream_sslmode=disable),
+# as pgbouncer's is by default; both proxies connect upstream at a client's
+# first query (tether: lazy_connect=on, the default) and keep a leaving
+# client's upstream connection for the next client (pgbouncer's session pool;
+# tether: server_idle_timeout=600, pgbouncer's default server_idle_timeout).
+# BENCH_BEFORE_BIN, when set, adds a column for that binary (e.g. an older
+# build) run with the same settings, measured in the same run. Beside each
+# ratio: CPU time per transaction of the proxy process (utime+stime from
+# /proc/PID/stat divided by pgbench's transactions), of the Postgres backends
+# and of pgbench: machine-independent cost figures.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/.." && pwd)
-secs=${BENCH_SECONDS:-10}
+secs=${BENCH_SECONDS:-5}
+repeat=${BENCH_REPEAT:-3}
 idle=${BENCH_IDLE_CLIENTS:-10000}
 bin=${TETHER_BIN:-$root/build/tether}
 [ -x "$bin" ] || { echo "bench/proxy.sh: build first (make)" >&2; exit 1; }
@@ -47,14 +54,14 @@ max_conn=$(psql -X -tA -d postgres -c "SHOW max_connections")
 # tether proxy, trust for clients, upstream with the cluster's SCRAM password
 tport=$(free_port)
 printf '"postgres" "postgres"\n' > "$work/users.txt"
-TETHER_PROXY_LAZY_CONNECT=on TETHER_PROXY_MAX_CLIENT_CONN=20000 \
+export TETHER_PROXY_LAZY_CONNECT=on TETHER_PROXY_SERVER_IDLE_TIMEOUT=600 TETHER_PROXY_MAX_CLIENT_CONN=20000
 "$bin" proxy --listen "127.0.0.1:$tport" --upstream "postgres://postgres:postgres@127.0.0.1:$pgport/bench?sslmode=disable" \
   --auth trust --users "$work/users.txt" >"$work/tether.log" 2>&1 &
 tpid=$!; pids+=("$tpid")
 wait_port "$tport"
 if [ -n "$before_bin" ]; then
   oport=$(free_port)
-  "$before_bin" proxy --listen "127.0.0.1:$oport" --upstream "postgres://postgres:postgres@127.0.0.1:$pgport/bench" \
+  "$before_bin" proxy --listen "127.0.0.1:$oport" --upstream "postgres://postgres:postgres@127.0.0.1:$pgport/bench?sslmode=disable" \
     --auth trust --users "$work/users.txt" >"$work/tether-before.log" 2>&1 &
   opid=$!; pids+=("$opid")
   wait_port "$oport"
@@ -93,13 +100,13 @@ pids+=("$bpid")
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 # CPU of the Postgres backends: the live children of the postmaster plus the
-# exited ones it has reaped (pgbouncer keeps its server connections open).
+# exited ones it has reaped.
 pg_child_ticks() {
   { cat /proc/[0-9]*/stat 2>/dev/null || true; } | awk -v pm="$1" '$4 == pm {t += $14 + $15} $1 == pm {t += $16 + $17} END {print t + 0}'
 }
 pmpid=$(head -n 1 "$TETHER_TEST_PG_DATADIR/postmaster.pid")
 clk=$(getconf CLK_TCK)
-# PORT CLIENTS MODE [PID]: prints "tps transactions proxy_us pg_us pgbench_us"
+# PORT CLIENTS MODE [PID]: prints "tps latency_ms proxy_us pg_us pgbench_us"
 # (CPU µs per transaction of the proxy process, the Postgres backends, pgbench).
 run() {
   local c0=0 c1=0 g0 g1 out
@@ -108,59 +115,101 @@ run() {
   out=$(PGPORT=$1 PGDATABASE=bench PGSSLMODE=disable /usr/bin/time -f "time %U %S" \
         pgbench -n -S -M "$3" -c "$2" -j 2 -T "$secs" 2>&1 || true)
   [ -n "${4:-}" ] && c1=$(cpu_ticks "$4")
-  sleep 0.3 # let the backends exit and be reaped
+  sleep 0.3 # let exited backends be reaped
   g1=$(pg_child_ticks "$pmpid")
-  awk -v c="$((c1 - c0))" -v g="$((g1 - g0))" -v clk="$clk" \
-    '/^tps = / {tps = int($3)} /actually processed/ {split($NF, a, "/"); n = a[1]} /^time / {b = $2 + $3}
-    function us(t, scale) { return (n > 0 && t > 0) ? sprintf("%.1f", t * scale / n) : "-" }
-    END { printf "%d %d %s %s %s\n", tps, n, us(c, 1e6 / clk), us(g, 1e6 / clk), us(b, 1e6) }' <<<"$out"
+  awk -v c="$((c1 - c0))" -v g="$((g1 - g0))" -v clk="$clk" -v proxied="${4:+1}" \
+    '/^tps = / {tps = int($3)} /^latency average/ {lat = $4} /actually processed/ {split($NF, a, "/"); n = a[1]} /^time / {b = $2 + $3}
+    function us(t, scale) { return (n > 0 && t > 0) ? sprintf("%.1f", t * scale / n) : "0" }
+    END { printf "%d %s %s %s %s\n", tps, (lat == "" ? "0" : lat), (proxied ? us(c, 1e6 / clk) : "0"), us(g, 1e6 / clk), us(b, 1e6) }' <<<"$out"
 }
 ratio() { awk -v a="${1:-0}" -v b="${2:-0}" 'BEGIN{ if (b > 0) printf "%.2f", a/b; else print "-" }'; }
-echo "## Proxy: pgbench -S (select-only), ${secs}s per run, scale 10"
-echo
-echo "tether: upstream_sslmode=disable, lazy_connect=on; pgbouncer: session mode, plain upstream."
-echo "CPU µs/txn: the proxy process's user+system CPU per pgbench transaction."
-[ -n "$before_bin" ] && echo "before: $before_bin with the previous benchmark's setup (upstream sslmode=prefer, so TLS to the server)."
-echo
-if [ -n "$before_bin" ]; then
-  echo "| clients | mode | direct tps | tether tps | tether/direct | tether CPU µs/txn | before tps | before/direct | before CPU µs/txn | pgbouncer tps | pgbouncer/direct | pgbouncer CPU µs/txn |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-else
-  echo "| clients | mode | direct tps | tether tps | tether/direct | tether CPU µs/txn | pgbouncer tps | pgbouncer/direct | pgbouncer CPU µs/txn |"
-  echo "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
-fi
-cpu_rows=()
-for c in 8 64; do
-  for m in simple extended prepared; do
-    read -r d _ _ dg db < <(run "$pgport" "$c" "$m")
-    read -r t _ tc tg tb < <(run "$tport" "$c" "$m" "$tpid")
-    read -r b _ bc bg bb < <(run "$bport" "$c" "$m" "$bpid")
-    cpu_rows+=("$(awk -v c="$c" -v m="$m" -v dg="$dg" -v db="$db" -v tc="$tc" -v tg="$tg" -v tb="$tb" \
-      -v bc="$bc" -v bg="$bg" -v bb="$bb" 'BEGIN {
-        d = dg + db; t = tc + tg + tb; b = bc + bg + bb
-        printf "| %s | %s | %s + %s = %.1f | %s + %s + %s = %.1f | %.2f | %s + %s + %s = %.1f | %.2f |", c, m,
-          db, dg, d, tb, tg, tc, t, (t > 0 ? d / t : 0), bb, bg, bc, b, (b > 0 ? d / b : 0) }')")
-    if [ -n "$before_bin" ]; then
-      read -r o _ oc _ _ < <(run "$oport" "$c" "$m" "$opid")
-      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$m" "$d" \
-        "$t" "$(ratio "$t" "$d")" "$tc" "$o" "$(ratio "$o" "$d")" "$oc" "$b" "$(ratio "$b" "$d")" "$bc"
-    else
-      printf '| %s | %s | %s | %s | %s | %s | %s | %s | %s |\n' "$c" "$m" "$d" \
-        "$t" "$(ratio "$t" "$d")" "$tc" "$b" "$(ratio "$b" "$d")" "$bc"
-    fi
+# median of the numbers given as arguments
+median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
+# results: R[target,clients,mode,field] = space-separated values, one per round
+declare -A R
+record() { # TARGET CLIENTS MODE "tps lat proxy pg pgbench"
+  local f=(tps lat px pg pb) v i=0
+  for v in $4; do R[$1,$2,$3,${f[$i]}]+="$v "; i=$((i + 1)); done
+}
+med() { # TARGET CLIENTS MODE FIELD
+  # shellcheck disable=SC2086
+  median ${R[$1,$2,$3,$4]}
+}
+targets=(direct tether pgbouncer)
+[ -n "$before_bin" ] && targets+=(before)
+port_of() { case $1 in direct) echo "$pgport" ;; tether) echo "$tport" ;; pgbouncer) echo "$bport" ;; before) echo "$oport" ;; esac; }
+pid_of() { case $1 in direct) echo "" ;; tether) echo "$tpid" ;; pgbouncer) echo "$bpid" ;; before) echo "$opid" ;; esac; }
+cells=("8 simple" "8 extended" "8 prepared" "64 simple" "64 extended" "64 prepared" "1 prepared")
+for ((r = 1; r <= repeat; r++)); do
+  for cell in "${cells[@]}"; do
+    read -r c m <<<"$cell"
+    for t in "${targets[@]}"; do
+      record "$t" "$c" "$m" "$(run "$(port_of "$t")" "$c" "$m" "$(pid_of "$t")")"
+    done
   done
 done
+
+echo "## Proxy: pgbench -S (select-only), scale 10, ${secs}s per run, median of $repeat interleaved rounds"
 echo
-echo "CPU per transaction (µs; pgbench + Postgres backends [+ proxy]) and the ratio to direct"
-echo "they imply when the machine's CPUs are the bottleneck (direct total / proxied total):"
+echo "tether: upstream_sslmode=disable, lazy_connect=on, server_idle_timeout=600;"
+echo "pgbouncer: session mode, plain upstream (its defaults otherwise)."
+echo "CPU µs/txn: the proxy process's user+system CPU per pgbench transaction."
+[ -n "$before_bin" ] && echo "before: $before_bin with the same settings."
+echo
+hdr="| clients | mode | direct tps | tether tps | tether/direct | tether CPU µs/txn | pgbouncer tps | pgbouncer/direct | pgbouncer CPU µs/txn |"
+sep="| --- | --- | --- | --- | --- | --- | --- | --- | --- |"
+if [ -n "$before_bin" ]; then hdr+=" before tps | before/direct | before CPU µs/txn |"; sep+=" --- | --- | --- |"; fi
+echo "$hdr"; echo "$sep"
+for cell in "${cells[@]:0:6}"; do
+  read -r c m <<<"$cell"
+  d=$(med direct "$c" "$m" tps); t=$(med tether "$c" "$m" tps); b=$(med pgbouncer "$c" "$m" tps)
+  line="| $c | $m | $d | $t | $(ratio "$t" "$d") | $(med tether "$c" "$m" px) | $b | $(ratio "$b" "$d") | $(med pgbouncer "$c" "$m" px) |"
+  if [ -n "$before_bin" ]; then
+    o=$(med before "$c" "$m" tps); line+=" $o | $(ratio "$o" "$d") | $(med before "$c" "$m" px) |"
+  fi
+  echo "$line"
+done
+echo
+echo "Every round's tps, tether/direct and pgbouncer/direct (the spread is the machine's noise):"
+echo
+echo "| clients | mode | tether/direct per round | pgbouncer/direct per round |"
+echo "| --- | --- | --- | --- |"
+for cell in "${cells[@]:0:6}"; do
+  read -r c m <<<"$cell"
+  read -ra dv <<<"${R[direct,$c,$m,tps]}"; read -ra tv <<<"${R[tether,$c,$m,tps]}"; read -ra bv <<<"${R[pgbouncer,$c,$m,tps]}"
+  tr=""; br=""
+  for ((i = 0; i < ${#dv[@]}; i++)); do tr+="$(ratio "${tv[$i]}" "${dv[$i]}") "; br+="$(ratio "${bv[$i]}" "${dv[$i]}") "; done
+  echo "| $c | $m | ${tr% } | ${br% } |"
+done
+echo
+echo "CPU per transaction (µs, medians; pgbench + Postgres backends [+ proxy]) and the ratio to"
+echo "direct they imply when the machine's CPUs are the bottleneck (direct total / proxied total):"
 echo
 echo "| clients | mode | direct | tether | tether bound | pgbouncer | pgbouncer bound |"
 echo "| --- | --- | --- | --- | --- | --- | --- |"
-printf '%s\n' "${cpu_rows[@]}"
+for cell in "${cells[@]:0:6}"; do
+  read -r c m <<<"$cell"
+  awk -v c="$c" -v m="$m" -v db="$(med direct "$c" "$m" pb)" -v dg="$(med direct "$c" "$m" pg)" \
+    -v tb="$(med tether "$c" "$m" pb)" -v tg="$(med tether "$c" "$m" pg)" -v tc="$(med tether "$c" "$m" px)" \
+    -v bb="$(med pgbouncer "$c" "$m" pb)" -v bg="$(med pgbouncer "$c" "$m" pg)" -v bc="$(med pgbouncer "$c" "$m" px)" 'BEGIN {
+      d = db + dg; t = tb + tg + tc; b = bb + bg + bc
+      printf "| %s | %s | %s + %s = %.1f | %s + %s + %s = %.1f | %.2f | %s + %s + %s = %.1f | %.2f |\n", c, m,
+        db, dg, d, tb, tg, tc, t, (t > 0 ? d / t : 0), bb, bg, bc, b, (b > 0 ? d / b : 0) }'
+done
+echo
+echo "Added latency per round trip: pgbench -S -M prepared, 1 client (median latency average):"
+echo
+echo "| target | latency ms | added ms | proxy CPU µs/txn |"
+echo "| --- | --- | --- | --- |"
+dl=$(med direct 1 prepared lat)
+for t in "${targets[@]}"; do
+  l=$(med "$t" 1 prepared lat)
+  echo "| $t | $l | $(awk -v a="$l" -v b="$dl" 'BEGIN {printf "%.3f", a - b}') | $(med "$t" 1 prepared px) |"
+done
 echo
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
-idle_run() { # NAME PORT PID N
+idle_run() { # NAME PORT PID N LABEL
   local before after got
   before=$(rss_kb "$3")
   base_backends=$(backends)
@@ -173,7 +222,7 @@ idle_run() { # NAME PORT PID N
   after=$(rss_kb "$3")
   local nb; nb=$(( $(backends) - base_backends ))
   rm -f "$work/hold"; wait "$ipid" || true
-  printf '| %s | %s | %s | %s | %s | %s |\n' "$1" "$got" "$nb" "$((before / 1024))" "$((after / 1024))" \
+  printf '| %s | %s | %s | %s | %s | %s |\n' "$5" "$got" "$nb" "$((before / 1024))" "$((after / 1024))" \
     "$(awk -v a="$after" -v b="$before" -v n="${got:-0}" 'BEGIN{ if (n > 0) printf "%.1f", (a-b)/n; else print "-" }')"
 }
 backends() { psql -X -tA -d postgres -c "SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'"; }
@@ -183,13 +232,17 @@ settle() { # wait until the previous run's upstream connections are gone
 }
 echo "## Proxy: resident memory with idle clients"
 echo
-echo "$idle idle clients (startup + trust auth, then nothing), opened in batches of 250;"
-echo "upstream backends counted in pg_stat_activity while they are held."
+echo "$idle idle clients (startup + trust auth, then nothing; bench/idle_clients.py), the first"
+echo "alone, then in batches of 250; upstream backends counted in pg_stat_activity while they"
+echo "are held. tether as above (lazy_connect=on: the proxy answers an idle client's startup"
+echo "itself and opens no upstream connection until its first query; its pool of kept"
+echo "upstream connections is emptied first with SIGHUP)."
 echo
 echo "| proxy | idle clients connected | upstream backends meanwhile | RSS before (MiB) | RSS with them (MiB) | KiB per client |"
 echo "| --- | --- | --- | --- | --- | --- |"
+kill -HUP "$tpid" # empties tether's pool of kept upstream connections
 settle
-idle_run tether "$tport" "$tpid" "$idle"
+idle_run tether "$tport" "$tpid" "$idle" "tether (lazy_connect=on)"
 settle
-idle_run pgbouncer "$bport" "$bpid" "$idle"
+idle_run pgbouncer "$bport" "$bpid" "$idle" "pgbouncer (session mode)"
 echo

@@ -477,6 +477,8 @@ void proxy_client_event_cb(struct bufferevent *bev, short what, void *arg)
             if (s->state != PS_RELAY)
                 return;
         }
+        if (s->state == PS_RELAY && (what & BEV_EVENT_EOF))
+            proxy_pool_release(s); /* gone without Terminate: keep an idle upstream */
         const char *reason;
         if (s->state == PS_TLS_HANDSHAKE)
             reason = "tls_handshake_failed";

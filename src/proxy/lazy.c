@@ -123,6 +123,8 @@ void proxy_lazy_client_read(proxy_session *s, struct evbuffer *in)
         evtimer_add(s->timer, &tv);
     }
     log_debug("proxy.client.lazy_connect", "id=%llu", (unsigned long long)s->id);
+    if (proxy_pool_take(s))
+        return;
     proxy_server_connect(s);
 }
 
@@ -134,15 +136,16 @@ bool proxy_lazy_on_param_status(proxy_session *s, const uint8_t *msg, size_t tot
         return true;
     }
     const proxy_param_entry *e = proxy_lazy_find(s);
-    if (!e)
-        return true; /* reloaded since: tell the client everything */
     /* Messages are stored whole, so a byte match is the same name and value. */
-    for (size_t off = 0; off + total <= e->status_len;) {
+    for (size_t off = 0; e && off + total <= e->status_len;) {
         uint32_t len = proto_get_u32(e->status + off + 1);
         if (len + 1 == total && memcmp(e->status + off, msg, total) == 0)
             return false;
         off += 1 + (size_t)len;
     }
+    /* Not what the cache says (or reloaded since): tell the client, and never
+     * give this connection to another lazy client (pool.c). */
+    s->up_params_differ = true;
     return true;
 }
 
@@ -152,7 +155,14 @@ void proxy_lazy_on_login_done(proxy_session *s)
         return;
     proxy_settings *set = s->ctx->settings;
     size_t len = evbuffer_get_length(s->login_status);
-    if (set->lazy_connect && !proxy_lazy_find(s)) {
+    const proxy_param_entry *have = proxy_lazy_find(s);
+    if (have) {
+        /* Another eager login filled the cache: reuse only if this one agrees. */
+        const uint8_t *mine = len ? evbuffer_pullup(s->login_status, -1) : NULL;
+        if (have->status_len != len || (len && (!mine || memcmp(have->status, mine, len) != 0)))
+            s->up_params_differ = true;
+    }
+    if (set->lazy_connect && !have) {
         if (!set->param_cache)
             set->param_cache = calloc(1, sizeof(*set->param_cache));
         struct proxy_param_cache *c = set->param_cache;

@@ -245,6 +245,7 @@ static proxy_settings *proxy_settings_build(const tether_config *cfg, char *errb
     set->max_client_conn = cfg->proxy_max_client_conn;
     set->login_timeout_s = cfg->proxy_login_timeout_s > 0 ? cfg->proxy_login_timeout_s : 15;
     set->shutdown_timeout_s = cfg->proxy_shutdown_timeout_s;
+    set->server_idle_timeout_s = cfg->proxy_server_idle_timeout_s;
     const char *lazy = cfg->proxy_lazy_connect ? cfg->proxy_lazy_connect : "on";
     if (strcmp(lazy, "on") == 0 || strcmp(lazy, "true") == 0 || strcmp(lazy, "1") == 0)
         set->lazy_connect = true;
@@ -347,7 +348,7 @@ static void proxy_drain_sweep(proxy_ctx *ctx, bool force)
     proxy_session *next;
     for (proxy_session *s = ctx->sessions; s; s = next) {
         next = s->next;
-        if (s->state == PS_CLOSING || s->kind == PROXY_KIND_CANCEL)
+        if (s->state == PS_CLOSING || s->kind != PROXY_KIND_CLIENT)
             continue;
         if (force || proxy_session_idle(s))
             proxy_session_fail(s, "57P01", "terminating connection due to administrator command",
@@ -380,6 +381,7 @@ static void proxy_signal_term_cb(evutil_socket_t sig, short what, void *arg)
              ctx->settings->shutdown_timeout_s);
     if (ctx->listener)
         evconnlistener_disable(ctx->listener);
+    proxy_pool_flush(ctx, "shutdown");
     proxy_drain_sweep(ctx, false);
     struct timeval tv = {ctx->settings->shutdown_timeout_s, 0};
     evtimer_add(ctx->drain_timer, &tv);
@@ -409,6 +411,7 @@ static void proxy_signal_hup_cb(evutil_socket_t sig, short what, void *arg)
         log_error("proxy.reload.fail", "error=\"%s\"", err);
         return;
     }
+    proxy_pool_flush(ctx, "reload"); /* the upstream or its login may have changed */
     proxy_settings_free(ctx->settings);
     ctx->settings = set;
     log_info("proxy.reload", "users=%zu auth=%d max_client_conn=%d", set->users ? set->users->n : 0,
@@ -505,6 +508,7 @@ failed:
         log_error("proxy.start.fail", "error=\"%s\"", err);
     /* Free whatever is left (the loop stopped after a drain timeout). */
     ctx.draining = false;
+    proxy_pool_flush(&ctx, "shutdown");
     int left = 0;
     while (ctx.sessions) {
         proxy_session_close(ctx.sessions, "shutdown");

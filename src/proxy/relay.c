@@ -23,10 +23,13 @@
 #include <errno.h>
 #include <event2/buffer.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 
 /* Bytes asked of the kernel per direct read. */
 #define PROXY_READ_CHUNK 16384
+/* Buffer pieces one direct write sends at most (the rest is queued). */
+#define PROXY_SEND_IOV 8
 
 /* What to do with a client message once the hook has seen it. */
 typedef enum proxy_relay_action {
@@ -68,6 +71,39 @@ static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_h
 }
 
 /*
+ * Writes the first RUN bytes of IN to socket FD with one send() (one chunk,
+ * the usual case) or sendmsg(): cheaper in the kernel than the writev()
+ * libevent would use. Drains what was written; returns the byte count.
+ */
+static size_t proxy_relay_write_now(struct evbuffer *in, evutil_socket_t fd, size_t run)
+{
+    struct evbuffer_iovec v[PROXY_SEND_IOV];
+    int nv = evbuffer_peek(in, (ev_ssize_t)run, NULL, v, PROXY_SEND_IOV);
+    if (nv <= 0)
+        return 0;
+    if (nv > PROXY_SEND_IOV)
+        nv = PROXY_SEND_IOV;
+    ssize_t n;
+    if (nv == 1) {
+        n = send(fd, v[0].iov_base, v[0].iov_len < run ? v[0].iov_len : run, MSG_NOSIGNAL);
+    } else {
+        struct iovec iov[PROXY_SEND_IOV];
+        size_t left = run;
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len < left ? v[i].iov_len : left;
+            left -= iov[i].iov_len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)nv};
+        n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+    }
+    if (n <= 0)
+        return 0; /* EAGAIN or an error: libevent's write reports errors */
+    evbuffer_drain(in, (size_t)n);
+    return (size_t)n;
+}
+
+/*
  * Moves the first RUN bytes of IN to DST. When DST is a plain socket with
  * nothing queued, writes straight from IN to the socket first (no output
  * buffering, no extra poll round); whatever the kernel does not take is
@@ -76,11 +112,8 @@ static proxy_relay_action proxy_relay_client_msg(proxy_session *s, const proto_h
 static void proxy_relay_send(struct evbuffer *in, struct bufferevent *dst, size_t run)
 {
     struct evbuffer *out = bufferevent_get_output(dst);
-    if (evbuffer_get_length(out) == 0 && !bufferevent_get_underlying(dst)) {
-        int n = evbuffer_write_atmost(in, bufferevent_getfd(dst), (ev_ssize_t)run);
-        if (n > 0)
-            run -= (size_t)n;
-    }
+    if (evbuffer_get_length(out) == 0 && !bufferevent_get_underlying(dst))
+        run -= proxy_relay_write_now(in, bufferevent_getfd(dst), run);
     if (run)
         evbuffer_remove_buffer(in, out, run);
 }
@@ -166,6 +199,21 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
                     return false;
                 }
                 body = m + PQ_MSG_HEADER_LEN;
+            }
+            if (h.type == PqMsg_Terminate) {
+                /* The client leaves: with server_idle_timeout its idle upstream
+                 * is kept for the next client instead of being told to quit. */
+                if (run) {
+                    proxy_relay_send(in, dst, run);
+                    avail -= run;
+                    run = 0;
+                }
+                if (proxy_pool_release(s)) {
+                    s->last_client_type = PqMsg_Terminate;
+                    evbuffer_drain(in, evbuffer_get_length(in));
+                    proxy_session_close_after_flush(s, "client_terminate");
+                    return false;
+                }
             }
             proxy_relay_action act = proxy_relay_client_msg(s, &h, body);
             assert(act == PROXY_RELAY_FORWARD);
@@ -259,9 +307,10 @@ void proxy_relay_server_write(struct bufferevent *bev, void *arg)
 }
 
 /*
- * Direct reads: on a plain socket the relay reads with one readv() into the
- * bufferevent's input buffer, instead of letting the bufferevent read (which
- * asks the kernel for FIONREAD first): one system call fewer per hop. EOF and
+ * Direct reads: on a plain socket the relay reads with one recv() (recvmsg()
+ * when the free space is split) into the bufferevent's input buffer, instead
+ * of letting the bufferevent read (which asks the kernel for FIONREAD first
+ * and uses readv): one system call fewer per hop, and a cheaper one. EOF and
  * errors go to the same event callbacks the bufferevent would have called.
  */
 static void proxy_relay_raw_read(proxy_session *s, proto_side side, evutil_socket_t fd)
@@ -278,12 +327,18 @@ static void proxy_relay_raw_read(proxy_session *s, proto_side side, evutil_socke
         proxy_session_close_after_flush(s, "out_of_memory");
         return;
     }
-    struct iovec iov[2];
-    for (int i = 0; i < nv; i++) {
-        iov[i].iov_base = v[i].iov_base;
-        iov[i].iov_len = v[i].iov_len;
+    ssize_t n;
+    if (nv == 1) {
+        n = recv(fd, v[0].iov_base, v[0].iov_len, 0);
+    } else {
+        struct iovec iov[2];
+        for (int i = 0; i < nv; i++) {
+            iov[i].iov_base = v[i].iov_base;
+            iov[i].iov_len = v[i].iov_len;
+        }
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)nv};
+        n = recvmsg(fd, &mh, 0);
     }
-    ssize_t n = readv(fd, iov, nv);
     if (n <= 0)
         evbuffer_freeze(in, 0);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))

@@ -225,12 +225,18 @@ static void proxy_server_go_relay(proxy_session *s)
     bufferevent_setcb(s->sbev, proxy_server_read_cb, proxy_relay_server_write,
                       proxy_server_event_cb, s);
     bufferevent_setwatermark(s->sbev, EV_WRITE, PROXY_LOW_WATER, 0);
-    log_info("proxy.client.ready", "id=%llu client=%s user=%s tls=%d", (unsigned long long)s->id,
-             s->peer, s->user_log, (int)s->client_tls);
+    log_info("proxy.client.ready", "id=%llu client=%s user=%s tls=%d reused=%d",
+             (unsigned long long)s->id, s->peer, s->user_log, (int)s->client_tls,
+             (int)s->up_reused);
     proxy_client_enter_relay(s);
     /* Anything the server sent right after ReadyForQuery (a notice) goes on too. */
     if (s->state == PS_RELAY && evbuffer_get_length(bufferevent_get_input(s->sbev)) > 0)
         proxy_relay_server_read(s->sbev, s);
+}
+
+void proxy_server_adopt(proxy_session *s)
+{
+    proxy_server_go_relay(s);
 }
 
 /* Handles one login-phase message; returns false to stop the loop. */

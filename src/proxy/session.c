@@ -77,6 +77,8 @@ void proxy_session_close(proxy_session *s, const char *reason)
 {
     if (s->kind == PROXY_KIND_CANCEL)
         log_debug("proxy.cancel.close", "reason=%s", reason);
+    else if (s->kind == PROXY_KIND_POOLED)
+        log_info("proxy.pool.close", "reason=%s id=%llu", reason, (unsigned long long)s->id);
     else
         log_info("proxy.client.close", "reason=%s id=%llu client=%s user=%s state=%d", reason,
                  (unsigned long long)s->id, s->peer, s->user_log[0] ? s->user_log : "-",

@@ -57,6 +57,7 @@ typedef struct proxy_settings {
     int up_naddrs;
     proxy_scram_cache up_scram_cache; /* upstream SCRAM keys, filled on first login */
     bool lazy_connect;                /* answer the startup, connect upstream on first message */
+    int server_idle_timeout_s;        /* pool.c: keep released upstreams this long (0: off) */
     struct proxy_param_cache *param_cache; /* lazy.c: ParameterStatus per startup parameters */
 } proxy_settings;
 
@@ -80,6 +81,8 @@ typedef struct proxy_ctx {
     void *reload_arg;
     uint64_t next_id;
     struct wt_engine *wt;        /* write-through (src/writethrough), NULL when off */
+    proxy_session *pool;         /* pool.c: released upstreams (PROXY_KIND_POOLED), newest first */
+    int npooled;
 } proxy_ctx;
 
 typedef enum proxy_state {
@@ -96,11 +99,14 @@ typedef enum proxy_state {
     PS_UP_READY_WAIT,    /* authenticated upstream, waiting for ReadyForQuery */
     PS_RELAY,            /* relaying both ways */
     PS_CLOSING,          /* flushing a final message to the client */
+    PS_POOL_RESET,       /* pool.c: released upstream, DISCARD ALL sent, waiting for ReadyForQuery */
+    PS_POOL_IDLE,        /* pool.c: released upstream, reset, waiting for a client to reuse it */
 } proxy_state;
 
 typedef enum proxy_session_kind {
     PROXY_KIND_CLIENT = 0,
     PROXY_KIND_CANCEL, /* forwards one CancelRequest upstream, no client */
+    PROXY_KIND_POOLED, /* pool.c: an upstream connection kept for reuse, no client */
 } proxy_session_kind;
 
 #define PROXY_PARAMS_MAX 2048
@@ -122,6 +128,9 @@ struct proxy_session {
     bool over_limit;
     bool in_cancel_map;
     bool lazy;                   /* the proxy answered the startup; upstream login is silent */
+    bool up_params_differ;       /* upstream reported ParameterStatus unlike the lazy cache's */
+    bool up_reused;              /* the upstream came from the pool (pool.c) */
+    proxy_session *pool_prev, *pool_next; /* on ctx->pool (PROXY_KIND_POOLED only) */
     struct evbuffer *login_status; /* ParameterStatus seen on an eager login, for the cache */
     /* startup parameters to pass upstream: name\0value\0 pairs */
     char *params; /* malloc'd (at least 1 byte) once the startup packet is read */
@@ -208,6 +217,9 @@ void proxy_client_enter_relay(proxy_session *s);
  * PROXY_KIND_CANCEL session). Never frees a client session synchronously; a
  * cancel session may be freed before it returns. */
 void proxy_server_connect(proxy_session *s);
+/* S was handed a ready upstream (s->sbev, from the pool): installs the relay
+ * callbacks on it and enters the relay (proxy_client_enter_relay). */
+void proxy_server_adopt(proxy_session *s);
 /* Upstream bufferevent event callback (connect, TLS done, EOF, errors). */
 void proxy_server_event_cb(struct bufferevent *bev, short what, void *arg);
 
@@ -258,6 +270,21 @@ bool proxy_lazy_on_param_status(proxy_session *s, const uint8_t *msg, size_t tot
 /* The upstream login of S reached ReadyForQuery: stores the collected
  * ParameterStatus messages in the cache (eager logins with lazy_connect on). */
 void proxy_lazy_on_login_done(proxy_session *s);
+
+/* pool.c (server connection reuse, [proxy] server_idle_timeout > 0) */
+/* The client of S is leaving (Terminate or EOF) while its upstream is idle:
+ * when reuse is on and S's upstream can be reset, moves the upstream to a new
+ * PROXY_KIND_POOLED session (which sends DISCARD ALL and waits for a client
+ * with the same startup parameters) and returns true; S no longer has an
+ * upstream and the caller ends it as usual. Returns false (nothing changed)
+ * otherwise. Never frees S. */
+bool proxy_pool_release(proxy_session *s);
+/* S (PS_LAZY_IDLE, about to connect upstream) takes a reset pooled upstream
+ * logged in with the same startup parameters: the upstream becomes S's, S
+ * starts relaying, and true is returned. False when none is available. */
+bool proxy_pool_take(proxy_session *s);
+/* Closes every pooled upstream (drain, reload). */
+void proxy_pool_flush(proxy_ctx *ctx, const char *reason);
 
 /* proxy.c */
 /* Stops the loop when draining and the last session is gone. */
