@@ -603,6 +603,8 @@ static PGresult *sync_db_collect(sync_db_batch *b, const char *sql, int nparams,
     return r;
 }
 
+/* Collects what sync_db_apply runs through sync_db_query (its upserts, deletes and
+ * child pruning must keep going through it); its DDL (exec_sql) still runs. */
 int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
                         const connector_ops *ops, void *conn_self, const conn_changes *ch,
                         const char *read_role, sync_db_batch *out, char *err, size_t errlen)

@@ -63,6 +63,8 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
     memset(&b, 0, sizeof(b));
     int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema,
                                  t->ops, t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
+    if (rc == T_OK && b.n == 0)
+        log_warn("writethrough.writeback_empty", "changes=%zu", ch->n); /* sync_db ran them itself? */
     if (rc == T_OK) {
         wt_pipe pp;
         if (wt_pipe_begin(&pp, conn, wt_engine_prepared(wt)) == T_OK) {
