@@ -10,6 +10,8 @@
 #      emulator data into database bench_sse (BENCH_SSE=0 skips it);
 #   4. the emulator's own serving rate on the same data (bench/emulator_pages.mjs,
 #      BENCH_EMU_SECONDS, default 5).
+# Also reports the CPU seconds per row of the tether process and of its
+# Postgres backend (compare these, and the same-run ratios, on a shared box).
 # BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
 # Writes a markdown section with rows/s side by side and the ratios to stdout.
 # Needs ./build/tether (make), node, and `npm ci` in bench/ (done on demand).
@@ -74,6 +76,13 @@ TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_
 spid=$!; pids+=("$spid")
 wait_line "$work/sync.log" "event=sync.backfill_done" 900 "$spid"
 t_wall=$(elapsed "$t" "$(now)")
+# CPU seconds (user+system) of the tether process and of its Postgres
+# backend(s) (application_name tether-sync), read before they exit
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { printf "%.2f", s }' "$@" 2>/dev/null || echo 0; }
+t_cpu=$(cpu_of "/proc/$spid/stat")
+bpids=$(psql -X -tA -d bench_tether -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'tether-sync'")
+t_pgcpu=0
+for b in $bpids; do t_pgcpu=$(awk -v a="$t_pgcpu" -v b="$(cpu_of "/proc/$b/stat")" 'BEGIN { printf "%.2f", a + b }'); done
 kill "$spid"; wait "$spid" 2>/dev/null || true
 t_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
 t_secs=$(psql -X -tA -d bench_tether -c \
@@ -125,5 +134,9 @@ tests/harness/pg.sh; the three writers run one after the other on the same data)
 | tether / COPY | $(ratio "$t_rate" "$c_rate") | ≥ 0.6 |
 | tether / stripe-sync-engine | $(ratio "$t_rate" "$s_rate") | ≥ 10 |
 | emulator serving rate / tether ingest rate | $(ratio "$e_rate" "$t_rate") | far above 1 |
+
+CPU of the tether backfill (user+system, whole process life incl. start-up):
+tether ${t_cpu}s ($(awk -v c="$t_cpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+its Postgres backend ${t_pgcpu}s ($(awk -v c="$t_pgcpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
 
 MD
