@@ -16,12 +16,20 @@
 #define TETHER_SYNC_SYNC_DB_H
 
 #include "connectors/connector.h"
+#include "sync/sync_batch.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Creates the state schema and its tables (idempotent, safe concurrently). */
+/* SQLSTATE of <state>.lease_fence(key, holder, secs) when KEY is not HOLDER's. */
+#define SYNC_DB_SQLSTATE_LEASE_LOST "TL001"
+
+/*
+ * Creates the state schema and its tables (idempotent, safe concurrently),
+ * and the function lease_fence(key, holder, secs): renews a lease held by
+ * holder, or raises SYNC_DB_SQLSTATE_LEASE_LOST (fencing a transaction).
+ */
 int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size_t errlen);
 
 /*
@@ -49,6 +57,17 @@ int sync_db_add_column(PGconn *conn, const char *schema, const conn_collection *
 int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
                   const connector_ops *ops, void *conn_self, const conn_changes *ch,
                   const char *read_role, long *written, char *err, size_t errlen);
+
+/*
+ * The statements sync_db_apply would run for CH, appended to OUT (the
+ * caller runs them, e.g. as one pipelined transaction, and frees OUT).
+ * Fields the API added are inferred and their columns added here, at once
+ * (DDL on CONN, which must not be in pipeline mode), so the statements
+ * already name them. T_ERR + ERR when that DDL failed.
+ */
+int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
+                        const connector_ops *ops, void *conn_self, const conn_changes *ch,
+                        const char *read_role, sync_batch *out, char *err, size_t errlen);
 
 /* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR. */
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,

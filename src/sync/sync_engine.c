@@ -13,6 +13,7 @@
 #include "http/token_bucket.h"
 #include "writethrough/writethrough.h"
 #include "pg/pgconn.h"
+#include "sync/sync_batch.h"
 #include "sync/sync_db.h"
 #include "sync/sync_status.h"
 #include "util/common.h"
@@ -32,6 +33,7 @@
 #define ENGINE_BACKOFF_MIN_MS 200
 #define ENGINE_BACKOFF_MAX_MS 5000
 #define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
+#define ENGINE_BACKFILL_STEP_MS 1000   /* a backfill step pages for at most this long */
 
 typedef struct sync_worker {
     const sync_config *cfg;
@@ -60,6 +62,7 @@ typedef struct sync_engine {
     struct event *wake_ev, *wait_timer, *renew_timer;
     int wake[2];
     volatile sig_atomic_t *stop;
+    bool pipelined; /* writes in flight on pg: the loop's timers keep off it */
 } sync_engine;
 
 static void drop_pg(sync_engine *e)
@@ -293,6 +296,147 @@ failed:
     return T_ERR;
 }
 
+/*
+ * The transaction of backfill page PG as a batch: the lease fence of
+ * "<sync>/<collection>" first (renews it, or fails the whole transaction
+ * when another process holds it; the lease row stays locked until the
+ * commit), then the page's rows, then the collection's next cursor.
+ * T_ERR + ERR when building failed (DDL for a new field).
+ */
+static int page_batch(sync_engine *e, sync_worker *w, const conn_page *pg, sync_batch *b,
+                      char *err, size_t errlen)
+{
+    const char *ss = e->cfg->state_schema;
+    const char *cname = w->schema->colls[pg->coll].name;
+    char sql[512], key[160], secs[32], nrows[32];
+    snprintf(key, sizeof(key), "%s/%s", w->cfg->name, cname);
+    snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
+    snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
+    snprintf(sql, sizeof(sql), "SELECT %s.lease_fence($1, $2, $3::int)", ss);
+    const char *fp[] = {key, e->holder, secs};
+    sync_batch_add(b, false, sql, 3, fp);
+    if (sync_db_apply_build(e->pg, ss, w->target, w->schema, w->ops, w->self, &pg->rows,
+                            e->cfg->read_role, b, err, errlen) != T_OK)
+        return T_ERR;
+    snprintf(sql, sizeof(sql),
+             "UPDATE %s.collection SET cursor = $3, done = $4, pages = pages + 1,"
+             " rows_written = rows_written + $5, updated_at = now() WHERE sync = $1 AND collection = $2",
+             ss);
+    const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
+    sync_batch_add(b, false, sql, 5, q);
+    return T_OK;
+}
+
+/*
+ * Pages the claimed collections PAGES[0..N) (cursors set) for up to
+ * ENGINE_BACKFILL_STEP_MS, or until one of them is done (a new step then
+ * lets the next undone collection start at once). Each page commits with
+ * its cursor in one pipelined transaction (page_batch); while Postgres runs
+ * it, the next page of every collection is fetched and parsed (its cursor
+ * is known once the page is parsed), so the API, Tether's parsing and
+ * Postgres work at the same time. A page whose write failed ends the step,
+ * and the pages fetched after it are dropped unwritten: the next step
+ * resumes from the committed cursors.
+ */
+static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size_t n, char *err,
+                          size_t errlen)
+{
+    conn_page buf[2][ENGINE_MAX_CONCURRENT_PAGES];
+    conn_page *cur = buf[0], *next = buf[1];
+    memcpy(cur, pages, n * sizeof(*cur));
+    int64_t until = token_bucket_now_ms() + ENGINE_BACKFILL_STEP_MS;
+    int rc = w->ops->backfill(w->self, w->schema, cur, n);
+    while (n > 0) {
+        sync_batch batches[ENGINE_MAX_CONCURRENT_PAGES];
+        memset(batches, 0, sizeof(batches));
+        bool sent[ENGINE_MAX_CONCURRENT_PAGES] = {false};
+        bool failed = false, write_failed = false, finished = false;
+        size_t nsent = 0;
+        for (size_t i = 0; i < n; i++) {
+            conn_page *pg = &cur[i];
+            const char *cname = w->schema->colls[pg->coll].name;
+            if (pg->error[0]) {
+                snprintf(err, errlen, "backfill %.60s: %.250s", cname, pg->error);
+                failed = true;
+                continue;
+            }
+            char e2[400];
+            /* build every batch before sending any: building may run DDL */
+            if (write_failed || page_batch(e, w, pg, &batches[i], e2, sizeof(e2)) != T_OK) {
+                if (!write_failed)
+                    snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
+                failed = write_failed = true;
+                continue;
+            }
+            sent[i] = true;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!sent[i])
+                continue;
+            char e2[400];
+            if (write_failed || sync_batch_send(e->pg, &batches[i], e2, sizeof(e2)) != T_OK) {
+                if (!write_failed)
+                    snprintf(err, errlen, "backfill %.60s: %.400s",
+                             w->schema->colls[cur[i].coll].name, e2);
+                failed = write_failed = true;
+                sent[i] = false;
+                continue;
+            }
+            nsent++;
+            finished = finished || cur[i].done;
+        }
+        /* prefetch the next pages while Postgres writes these */
+        size_t nn = 0;
+        bool go_on = !failed && !finished && !*e->stop && token_bucket_now_ms() < until;
+        if (go_on) {
+            for (size_t i = 0; i < n; i++) {
+                memset(&next[nn], 0, sizeof(next[nn]));
+                next[nn].coll = cur[i].coll;
+                snprintf(next[nn].cursor, sizeof(next[nn].cursor), "%s", cur[i].cursor);
+                nn++;
+            }
+            e->pipelined = nsent > 0;
+            rc = w->ops->backfill(w->self, w->schema, next, nn);
+            e->pipelined = false;
+        }
+        bool lost = false;
+        for (size_t i = 0, k = 0; i < n; i++) {
+            conn_page *pg = &cur[i];
+            const char *cname = w->schema->colls[pg->coll].name;
+            if (sent[i] && !lost) {
+                char e2[1100];
+                if (sync_batch_finish(e->pg, &batches[i], ++k == nsent, e2, sizeof(e2)) != T_OK) {
+                    if (!failed)
+                        snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
+                    failed = true;
+                    /* no statement error: the results are out of step */
+                    lost = batches[i].error[0] == '\0' || PQstatus(e->pg) != CONNECTION_OK;
+                } else {
+                    log_info("sync.backfill_page",
+                             "sync=%s collection=%s rows=%zu written=%ld done=%s", w->cfg->name,
+                             cname, pg->rows.n, batches[i].written, pg->done ? "true" : "false");
+                }
+            }
+            sync_batch_free(&batches[i]);
+            conn_changes_free(&pg->rows);
+        }
+        if (failed || !go_on) {
+            for (size_t i = 0; i < nn; i++)
+                conn_changes_free(&next[i].rows);
+            if (lost || (e->pg && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF)) {
+                log_warn("sync.pg_pipeline_broken", "reconnecting=true");
+                drop_pg(e);
+            }
+            return failed ? T_ERR : T_OK;
+        }
+        conn_page *t = cur;
+        cur = next;
+        next = t;
+        n = nn;
+    }
+    return rc;
+}
+
 static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, size_t errlen)
 {
     *more = true;
@@ -352,36 +496,7 @@ static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, 
         log_info("sync.backfill_done", "sync=%s", w->cfg->name);
         return T_OK;
     }
-    int rc = w->ops->backfill(w->self, w->schema, pages, n);
-    for (size_t i = 0; i < n; i++) {
-        conn_page *pg = &pages[i];
-        const char *cname = w->schema->colls[pg->coll].name;
-        if (pg->error[0]) {
-            snprintf(err, errlen, "backfill %.60s: %.250s", cname, pg->error);
-            conn_changes_free(&pg->rows);
-            continue;
-        }
-        snprintf(sql, sizeof(sql),
-                 "UPDATE %s.collection SET cursor = $3, done = $4, pages = pages + 1,"
-                 " rows_written = rows_written + $5, updated_at = now() WHERE sync = $1 AND collection = $2",
-                 ss);
-        long written = 0;
-        char nrows[32];
-        snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
-        const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
-        char e2[400];
-        char key[160];
-        snprintf(key, sizeof(key), "%s/%s", w->cfg->name, cname);
-        if (write_txn(e, w, key, &pg->rows, sql, 5, q, &written, e2, sizeof(e2)) != T_OK) {
-            snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
-            rc = T_ERR;
-        } else {
-            log_info("sync.backfill_page", "sync=%s collection=%s rows=%zu written=%ld done=%s",
-                     w->cfg->name, cname, pg->rows.n, written, pg->done ? "true" : "false");
-        }
-        conn_changes_free(&pg->rows);
-    }
-    return rc;
+    return backfill_pages(e, w, pages, n, err, errlen);
 }
 
 static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *err, size_t errlen)
@@ -645,7 +760,8 @@ static int select_collections(sync_worker *w, const sync_config *sc)
 static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
 {
     sync_engine *e = arg;
-    if (!e->pg || PQtransactionStatus(e->pg) != PQTRANS_IDLE)
+    if (!e->pg || e->pipelined || PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF ||
+        PQtransactionStatus(e->pg) != PQTRANS_IDLE)
         return;
     char sql[256], secs[32], err[T_ERRBUF_SIZE];
     snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
