@@ -7,6 +7,7 @@
 #include "util/log.h"
 
 #include <assert.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -100,16 +101,64 @@ int sync_batch_exec(PGconn *conn, sync_batch *b, char *err, size_t errlen)
     return T_OK;
 }
 
-int sync_batch_send(PGconn *conn, const sync_batch *b, char *err, size_t errlen)
+/* "tether_<64-bit FNV-1a of SQL>": the same text always gets the same name. */
+static void sync_batch_name(const char *sql, char out[24])
+{
+    uint64_t h = 1469598103934665603ULL;
+    for (const unsigned char *p = (const unsigned char *)sql; *p; p++)
+        h = (h ^ *p) * 1099511628211ULL;
+    snprintf(out, 24, "tether_%016llx", (unsigned long long)h);
+}
+
+static bool sync_prepared_has(const sync_prepared *ps, const char *name)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->names[i], name) == 0)
+            return true;
+    return false;
+}
+
+static void sync_prepared_forget(sync_prepared *ps, const char *name)
+{
+    for (size_t i = 0; i < ps->n; i++)
+        if (strcmp(ps->names[i], name) == 0) {
+            memmove(ps->names[i], ps->names[ps->n - 1], sizeof(ps->names[i]));
+            ps->n--;
+            return;
+        }
+}
+
+int sync_batch_send(PGconn *conn, sync_batch *b, sync_prepared *prepared, char *err, size_t errlen)
 {
     if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn) != 1) {
         sync_batch_error(conn, NULL, err, errlen);
         return T_ERR;
     }
     for (size_t i = 0; i < b->n; i++) {
-        const sync_stmt *s = &b->items[i];
-        if (PQsendQueryParams(conn, s->sql, s->nparams, NULL, (const char *const *)s->params, NULL,
-                              NULL, 0) != 1) {
+        sync_stmt *s = &b->items[i];
+        s->preparing = false;
+        s->name[0] = '\0';
+        if (prepared) {
+            char name[24];
+            sync_batch_name(s->sql, name);
+            if (sync_prepared_has(prepared, name)) {
+                memcpy(s->name, name, sizeof(name));
+            } else if (prepared->n < SYNC_PREPARED_MAX) {
+                if (PQsendPrepare(conn, name, s->sql, s->nparams, NULL) != 1) {
+                    sync_batch_error(conn, NULL, err, errlen);
+                    return T_ERR;
+                }
+                memcpy(prepared->names[prepared->n++], name, sizeof(name));
+                memcpy(s->name, name, sizeof(name));
+                s->preparing = true;
+            }
+        }
+        int ok = s->name[0]
+                     ? PQsendQueryPrepared(conn, s->name, s->nparams,
+                                           (const char *const *)s->params, NULL, NULL, 0)
+                     : PQsendQueryParams(conn, s->sql, s->nparams, NULL,
+                                         (const char *const *)s->params, NULL, NULL, 0);
+        if (ok != 1) {
             sync_batch_error(conn, NULL, err, errlen);
             return T_ERR;
         }
@@ -121,7 +170,8 @@ int sync_batch_send(PGconn *conn, const sync_batch *b, char *err, size_t errlen)
     return T_OK;
 }
 
-int sync_batch_finish(PGconn *conn, sync_batch *b, bool last, char *err, size_t errlen)
+int sync_batch_finish(PGconn *conn, sync_batch *b, sync_prepared *prepared, bool last, char *err,
+                      size_t errlen)
 {
     /* per statement: one result, then NULL; then the Sync's result. The
      * statement a result belongs to is counted from the results, not from
@@ -129,6 +179,7 @@ int sync_batch_finish(PGconn *conn, sync_batch *b, bool last, char *err, size_t 
     long written = 0;
     bool failed = false, synced = false;
     size_t stmt = 0;
+    bool parse = b->n > 0 && b->items[0].preparing; /* next result is a Parse's */
     int nulls = 0;
     b->error[0] = '\0';
     while (!synced) {
@@ -141,26 +192,25 @@ int sync_batch_finish(PGconn *conn, sync_batch *b, bool last, char *err, size_t 
             continue;
         }
         nulls = 0;
-        switch (PQresultStatus(r)) {
-        case PGRES_PIPELINE_SYNC:
+        ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_PIPELINE_SYNC) {
             synced = true;
-            break;
-        case PGRES_COMMAND_OK:
-        case PGRES_TUPLES_OK:
-            if (stmt < b->n && b->items[stmt].counts)
-                written += atol(PQcmdTuples(r));
-            stmt++;
-            break;
-        case PGRES_PIPELINE_ABORTED:
-            failed = true; /* a statement before it failed */
-            stmt++;
-            break;
-        default:
-            if (!failed)
+        } else {
+            bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
+            if (!ok && st != PGRES_PIPELINE_ABORTED && !failed)
                 sync_batch_error(conn, r, b->error, sizeof(b->error));
-            failed = true;
-            stmt++;
-            break;
+            failed = failed || !ok;
+            if (parse) {
+                /* the statement was not prepared: prepare it again next time */
+                if (!ok && prepared && stmt < b->n)
+                    sync_prepared_forget(prepared, b->items[stmt].name);
+                parse = false;
+            } else {
+                if (ok && stmt < b->n && b->items[stmt].counts)
+                    written += atol(PQcmdTuples(r));
+                stmt++;
+                parse = stmt < b->n && b->items[stmt].preparing;
+            }
         }
         PQclear(r);
     }

@@ -23,8 +23,22 @@ typedef struct sync_stmt {
     char *sql;                           /* owned */
     char *params[SYNC_BATCH_MAX_PARAMS]; /* owned; NULL is SQL NULL */
     int nparams;
-    bool counts; /* its affected-row count adds to the batch's "written" */
+    bool counts;   /* its affected-row count adds to the batch's "written" */
+    bool preparing; /* set by sync_batch_send: a Parse of it went first */
+    char name[24]; /* set by sync_batch_send: its prepared statement, or "" */
 } sync_stmt;
+
+#define SYNC_PREPARED_MAX 64
+
+/*
+ * The statements prepared on one connection, named after a hash of their
+ * SQL text (so a name always means the same text). Belongs to whoever owns
+ * the connection: reset it (memset 0) whenever the connection is replaced.
+ */
+typedef struct sync_prepared {
+    char names[SYNC_PREPARED_MAX][24];
+    size_t n;
+} sync_prepared;
 
 typedef struct sync_batch {
     sync_stmt *items;
@@ -51,21 +65,26 @@ int sync_batch_exec(PGconn *conn, sync_batch *b, char *err, size_t errlen);
 
 /*
  * Sends every statement of B followed by a Sync, entering pipeline mode if
- * CONN is not in it yet. Nothing is read: call sync_batch_finish() for each
- * sent batch, in the order sent. Several batches may be sent before the
- * first is finished; each is its own transaction. T_ERR + ERR when the
- * connection refused to queue them (the caller should drop the connection).
+ * CONN is not in it yet. With PREPARED (else NULL), statements run as named
+ * prepared statements, prepared in the same pipeline the first time (saves
+ * parsing and planning the same text every page). Nothing is read: call
+ * sync_batch_finish() for each sent batch, in the order sent. Several
+ * batches may be sent before the first is finished; each is its own
+ * transaction. T_ERR + ERR when the connection refused to queue them (the
+ * caller should drop the connection).
  */
-int sync_batch_send(PGconn *conn, const sync_batch *b, char *err, size_t errlen);
+int sync_batch_send(PGconn *conn, sync_batch *b, sync_prepared *prepared, char *err, size_t errlen);
 
 /*
- * Reads the results of the oldest sent, unfinished batch B up to its Sync.
+ * Reads the results of the oldest sent, unfinished batch B up to its Sync
+ * (PREPARED as given to sync_batch_send: a failed Parse is forgotten).
  * T_OK when every statement succeeded (the transaction committed; B->written
  * set); T_ERR when one failed (nothing of B committed; B->error and ERR hold
  * the first error) or the connection broke. When LAST is true the
  * connection leaves pipeline mode afterwards (T_ERR if it cannot: the
  * caller should drop it).
  */
-int sync_batch_finish(PGconn *conn, sync_batch *b, bool last, char *err, size_t errlen);
+int sync_batch_finish(PGconn *conn, sync_batch *b, sync_prepared *prepared, bool last, char *err,
+                      size_t errlen);
 
 #endif

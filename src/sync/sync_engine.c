@@ -63,6 +63,7 @@ typedef struct sync_engine {
     int wake[2];
     volatile sig_atomic_t *stop;
     bool pipelined; /* writes in flight on pg: the loop's timers keep off it */
+    sync_prepared prepared; /* statements prepared on pg */
 } sync_engine;
 
 static void drop_pg(sync_engine *e)
@@ -70,6 +71,7 @@ static void drop_pg(sync_engine *e)
     if (e->pg)
         PQfinish(e->pg);
     e->pg = NULL;
+    memset(&e->prepared, 0, sizeof(e->prepared));
     for (size_t i = 0; i < e->n; i++) {
         e->workers[i].holds_lease = false;
         e->workers[i].tables_ready = false;
@@ -374,7 +376,7 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
             if (!sent[i])
                 continue;
             char e2[400];
-            if (write_failed || sync_batch_send(e->pg, &batches[i], e2, sizeof(e2)) != T_OK) {
+            if (write_failed || sync_batch_send(e->pg, &batches[i], &e->prepared, e2, sizeof(e2)) != T_OK) {
                 if (!write_failed)
                     snprintf(err, errlen, "backfill %.60s: %.400s",
                              w->schema->colls[cur[i].coll].name, e2);
@@ -405,7 +407,8 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
             const char *cname = w->schema->colls[pg->coll].name;
             if (sent[i] && !lost) {
                 char e2[1100];
-                if (sync_batch_finish(e->pg, &batches[i], ++k == nsent, e2, sizeof(e2)) != T_OK) {
+                if (sync_batch_finish(e->pg, &batches[i], &e->prepared, ++k == nsent, e2,
+                                      sizeof(e2)) != T_OK) {
                     if (!failed)
                         snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
                     failed = true;
