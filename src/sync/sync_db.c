@@ -46,6 +46,27 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
+/* Appends N bytes of S (no formatting). */
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->cap + n + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            abort();
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
 static void sb_free(sbuf *b)
 {
     free(b->s);
@@ -136,8 +157,18 @@ int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size
               " IF NOT FOUND THEN RAISE EXCEPTION 'lease %% lost', p_key USING ERRCODE = '"
               SYNC_DB_SQLSTATE_LEASE_LOST "'; END IF;"
               " END $fence$;"
+              /* moves a collection's backfill cursor from p_from to p_to, or
+               * fails the transaction (a page written after one that failed) */
+              "CREATE OR REPLACE FUNCTION %s.cursor_advance(p_sync text, p_coll text, p_from text,"
+              " p_to text, p_done boolean, p_rows bigint) RETURNS void LANGUAGE plpgsql AS $adv$ BEGIN"
+              " UPDATE %s.collection SET cursor = p_to, done = p_done, pages = pages + 1,"
+              "  rows_written = rows_written + p_rows, updated_at = now()"
+              "  WHERE sync = p_sync AND collection = p_coll AND cursor = p_from;"
+              " IF NOT FOUND THEN RAISE EXCEPTION 'backfill cursor of %% moved: not at %%', p_coll, p_from"
+              "  USING ERRCODE = '" SYNC_DB_SQLSTATE_CURSOR_MOVED "'; END IF;"
+              " END $adv$;"
               "COMMIT;",
-              s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s);
+              s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s);
     int rc = exec_sql(conn, b.s, err, errlen);
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
@@ -298,25 +329,87 @@ static void sb_json(sbuf *b, const json_t *v)
     }
 }
 
-/* Appends S as a JSON string (quoted, escaped; UTF-8 passes through). */
+/* Appends S[0..N) as a JSON string (quoted, escaped; UTF-8 passes through). */
+static void sb_json_strn(sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_put(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch != '"' && ch != '\\' && ch >= 0x20)
+            continue;
+        sb_put(b, s + run, i - run);
+        if (ch == '"' || ch == '\\') {
+            char esc[2] = {'\\', (char)ch};
+            sb_put(b, esc, 2);
+        } else {
+            char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            sb_put(b, esc, 6);
+        }
+        run = i + 1;
+    }
+    sb_put(b, s + run, n - run);
+    sb_put(b, "\"", 1);
+}
+
 static void sb_json_str(sbuf *b, const char *s)
 {
-    sb_printf(b, "\"");
-    const char *run = s;
-    for (const char *q = s;; q++) {
-        unsigned char ch = (unsigned char)*q;
-        if (ch != '\0' && ch != '"' && ch != '\\' && ch >= 0x20)
-            continue;
-        sb_printf(b, "%.*s", (int)(q - run), run);
-        if (ch == '\0')
-            break;
-        if (ch == '"' || ch == '\\')
-            sb_printf(b, "\\%c", ch);
-        else
-            sb_printf(b, "\\u%04x", ch);
-        run = q + 1;
+    sb_json_strn(b, s, strlen(s));
+}
+
+/* Appends V as compact JSON, written directly (reals through jansson). */
+static void sb_json_value(sbuf *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *x;
+        bool first = true;
+        sb_put(b, "{", 1);
+        json_object_foreach((json_t *)v, key, x) {
+            if (!first)
+                sb_put(b, ",", 1);
+            first = false;
+            sb_json_str(b, key);
+            sb_put(b, ":", 1);
+            sb_json_value(b, x);
+        }
+        sb_put(b, "}", 1);
+        return;
     }
-    sb_printf(b, "\"");
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        sb_put(b, "[", 1);
+        json_array_foreach(v, i, x) {
+            if (i)
+                sb_put(b, ",", 1);
+            sb_json_value(b, x);
+        }
+        sb_put(b, "]", 1);
+        return;
+    }
+    case JSON_NULL:
+        sb_put(b, "null", 4);
+        return;
+    case JSON_STRING:
+        sb_json_strn(b, json_string_value(v), json_string_length(v));
+        return;
+    case JSON_INTEGER:
+        sb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        return;
+    case JSON_TRUE:
+        sb_put(b, "true", 4);
+        return;
+    case JSON_FALSE:
+        sb_put(b, "false", 5);
+        return;
+    default:
+        sb_json(b, v);
+        return;
+    }
 }
 
 /*
@@ -363,9 +456,9 @@ static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
         if (!ok)
             return;
     }
-    sb_printf(b, ",");
+    sb_put(b, ",", 1);
     sb_json_str(b, col->name);
-    sb_printf(b, ":");
+    sb_put(b, ":", 1);
     if (col->src == CONN_SRC_VALUE && col->type == CONN_TEXT && !json_is_string(v)) {
         /* a text column holding a non-string value: its JSON text, as a string */
         char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
@@ -374,23 +467,32 @@ static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
     } else if (col->src == CONN_SRC_VALUE && col->type == CONN_TIMESTAMPTZ && json_is_integer(v)) {
         char iso[32];
         sync_db_iso_time(json_integer_value(v), iso, sizeof(iso));
-        sb_printf(b, "\"%s\"", iso);
+        sb_json_str(b, iso);
     } else {
-        sb_json(b, v);
+        sb_json_value(b, v);
     }
 }
 
 /* Adds columns for fields of OBJ that COLL does not have yet. */
+/* KNOWN (a JSON object used as a set) gets "id" and every field of COLL. */
+static json_t *known_fields(const conn_collection *coll)
+{
+    json_t *known = json_object();
+    json_object_set_new(known, "id", json_true());
+    for (size_t k = 0; k < coll->ncols; k++)
+        json_object_set_new(known, coll->cols[k].field, json_true());
+    return known;
+}
+
+/* KNOWN is the set of COLL's fields (known_fields), kept up to date here. */
 static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const connector_ops *ops,
-                  void *self, json_t *obj, const char *read_role, char *err, size_t errlen)
+                  void *self, json_t *obj, json_t *known, const char *read_role, char *err,
+                  size_t errlen)
 {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
-        bool known = strcmp(key, "id") == 0;
-        for (size_t k = 0; !known && k < coll->ncols; k++)
-            known = strcmp(coll->cols[k].field, key) == 0;
-        if (known || !ops->infer_column)
+        if (json_object_get(known, key) || !ops->infer_column)
             continue;
         conn_column col;
         if (ops->infer_column(self, coll, key, v, &col) != T_OK)
@@ -399,10 +501,48 @@ static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const
             continue;
         if (conn_collection_add_column(coll, &col) != T_OK)
             continue;
+        json_object_set_new(known, col.field, json_true());
         if (sync_db_add_column(conn, schema, coll, &col, read_role, err, errlen) != T_OK)
             return T_ERR;
     }
     return T_OK;
+}
+
+bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void *conn_self,
+                           const conn_changes *ch)
+{
+    if (!ops->infer_column)
+        return false;
+    json_t *known[CONN_MAX_COLLECTIONS] = {0};
+    bool needs = false;
+    for (size_t i = 0; i < ch->n && !needs; i++) {
+        const conn_change *x = &ch->items[i];
+        if (x->coll >= s->n || s->colls[x->coll].disabled)
+            continue;
+        const conn_collection *c = &s->colls[x->coll];
+        size_t nobj = x->kind == CONN_UPSERT ? 1 : x->kind == CONN_CHILDREN ? json_array_size(x->object) : 0;
+        for (size_t k = 0; k < nobj && !needs; k++) {
+            json_t *obj = x->kind == CONN_UPSERT ? x->object : json_array_get(x->object, k);
+            if (!json_is_object(obj))
+                continue;
+            if (!known[x->coll])
+                known[x->coll] = known_fields(c);
+            const char *key;
+            json_t *v;
+            json_object_foreach(obj, key, v) {
+                conn_column col;
+                if (json_object_get(known[x->coll], key) ||
+                    ops->infer_column(conn_self, c, key, v, &col) != T_OK ||
+                    conn_collection_column(c, col.name))
+                    continue;
+                needs = true;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < CONN_MAX_COLLECTIONS; i++)
+        json_decref(known[i]);
+    return needs;
 }
 
 typedef struct pending {
@@ -459,14 +599,14 @@ static void upsert_rows(const char *state_schema, const char *schema, const conn
     sbuf pl = {0};
     sb_printf(&pl, "[");
     for (size_t i = 0; i < n; i++) {
-        sb_printf(&pl, "%s{\"id\":", i ? "," : "");
+        sb_puts(&pl, i ? ",{\"id\":" : "{\"id\":");
         sb_json_str(&pl, rows[i].id);
         for (size_t k = 0; k < c->ncols; k++)
             column_emit(&pl, &c->cols[k], rows[i].obj);
         if (rows[i].parent && c->parent_column[0]) {
-            sb_printf(&pl, ",");
+            sb_put(&pl, ",", 1);
             sb_json_str(&pl, c->parent_column);
-            sb_printf(&pl, ":");
+            sb_put(&pl, ":", 1);
             sb_json_str(&pl, rows[i].parent);
         }
         sb_printf(&pl, ",\"_version\":%lld}", (long long)rows[i].version);
@@ -615,8 +755,10 @@ int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *sche
                 ups[nu++] = ups[i];
         }
         nk = dedupe(kids, nk);
+        json_t *known = nu > 0 ? known_fields(c) : NULL;
         for (size_t i = 0; i < nu && rc == T_OK; i++)
-            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
+            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
+        json_decref(known);
         if (rc == T_OK && nu > 0)
             upsert_rows(state_schema, schema, c, ups, nu, ch->strictly_newer, out);
         if (rc == T_OK && nk > 0 && c->parent_column[0])

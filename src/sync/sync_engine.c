@@ -299,14 +299,17 @@ failed:
 }
 
 /*
- * The transaction of backfill page PG as a batch: the lease fence of
- * "<sync>/<collection>" first (renews it, or fails the whole transaction
- * when another process holds it; the lease row stays locked until the
- * commit), then the page's rows, then the collection's next cursor.
- * T_ERR + ERR when building failed (DDL for a new field).
+ * The transaction of backfill page PG, fetched from cursor FROM, as a
+ * batch: the lease fence of "<sync>/<collection>" first (renews it, or
+ * fails the whole transaction when another process holds it; the lease row
+ * stays locked until the commit), then the page's rows, then the move of
+ * the collection's cursor from FROM to the page's next cursor, which fails
+ * the transaction unless the cursor is at FROM (so a page sent behind one
+ * that failed cannot commit). T_ERR + ERR when building failed (DDL for a
+ * new field).
  */
-static int page_batch(sync_engine *e, sync_worker *w, const conn_page *pg, sync_batch *b,
-                      char *err, size_t errlen)
+static int page_batch(sync_engine *e, sync_worker *w, const conn_page *pg, const char *from,
+                      sync_batch *b, char *err, size_t errlen)
 {
     const char *ss = e->cfg->state_schema;
     const char *cname = w->schema->colls[pg->coll].name;
@@ -320,124 +323,175 @@ static int page_batch(sync_engine *e, sync_worker *w, const conn_page *pg, sync_
     if (sync_db_apply_build(e->pg, ss, w->target, w->schema, w->ops, w->self, &pg->rows,
                             e->cfg->read_role, b, err, errlen) != T_OK)
         return T_ERR;
-    snprintf(sql, sizeof(sql),
-             "UPDATE %s.collection SET cursor = $3, done = $4, pages = pages + 1,"
-             " rows_written = rows_written + $5, updated_at = now() WHERE sync = $1 AND collection = $2",
-             ss);
-    const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
-    sync_batch_add(b, false, sql, 5, q);
+    snprintf(sql, sizeof(sql), "SELECT %s.cursor_advance($1, $2, $3, $4, $5::boolean, $6::bigint)", ss);
+    const char *q[] = {w->cfg->name, cname, from, pg->cursor, pg->done ? "true" : "false", nrows};
+    sync_batch_add(b, false, sql, 6, q);
     return T_OK;
+}
+
+/* Monotonic microseconds, for the step's timing line. */
+static int64_t engine_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One round of pages (one per claimed collection) and their transactions. */
+typedef struct page_wave {
+    conn_page pages[ENGINE_MAX_CONCURRENT_PAGES];
+    char from[ENGINE_MAX_CONCURRENT_PAGES][256]; /* the cursor each page was read from */
+    sync_batch batches[ENGINE_MAX_CONCURRENT_PAGES];
+    bool sent[ENGINE_MAX_CONCURRENT_PAGES];
+    size_t n;
+} page_wave;
+
+/*
+ * Reads the results of W's sent batches (oldest first), logs the pages,
+ * frees W. Returns false when a page failed (first error into ERR unless
+ * *FAILED already); sets *LOST when the connection's results are out of
+ * step (the caller drops it).
+ */
+static void wave_finish(sync_engine *e, sync_worker *w, page_wave *wv, bool *failed, bool *lost,
+                        char *err, size_t errlen)
+{
+    for (size_t i = 0; i < wv->n; i++) {
+        conn_page *pg = &wv->pages[i];
+        const char *cname = w->schema->colls[pg->coll].name;
+        if (wv->sent[i] && !*lost) {
+            char e2[1100];
+            if (sync_batch_finish(e->pg, &wv->batches[i], &e->prepared, false, e2, sizeof(e2)) != T_OK) {
+                if (!*failed)
+                    snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
+                *failed = true;
+                /* no statement error: the results are out of step */
+                *lost = wv->batches[i].error[0] == '\0' || PQstatus(e->pg) != CONNECTION_OK;
+            } else {
+                log_info("sync.backfill_page", "sync=%s collection=%s rows=%zu written=%ld done=%s",
+                         w->cfg->name, cname, pg->rows.n, wv->batches[i].written,
+                         pg->done ? "true" : "false");
+            }
+        }
+        sync_batch_free(&wv->batches[i]);
+        conn_changes_free(&pg->rows);
+        wv->sent[i] = false;
+    }
+    wv->n = 0;
 }
 
 /*
  * Pages the claimed collections PAGES[0..N) (cursors set) for up to
  * ENGINE_BACKFILL_STEP_MS, or until one of them is done (a new step then
  * lets the next undone collection start at once). Each page commits with
- * its cursor in one pipelined transaction (page_batch); while Postgres runs
- * it, the next page of every collection is fetched and parsed (its cursor
- * is known once the page is parsed), so the API, Tether's parsing and
- * Postgres work at the same time. A page whose write failed ends the step,
- * and the pages fetched after it are dropped unwritten: the next step
- * resumes from the committed cursors.
+ * its cursor in one transaction (page_batch), sent as a libpq pipeline
+ * segment; the loop never waits for it: it fetches and parses the next page
+ * (its cursor is known once a page is parsed), builds and sends that one,
+ * and only then reads the results of the one before. So Postgres always
+ * has the next page queued while Tether fetches, parses and builds. A page
+ * that fails makes every page sent behind it fail too (cursor_advance), the
+ * step ends, and the next step resumes from the committed cursors.
  */
 static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size_t n, char *err,
                           size_t errlen)
 {
-    conn_page buf[2][ENGINE_MAX_CONCURRENT_PAGES];
-    conn_page *cur = buf[0], *next = buf[1];
-    memcpy(cur, pages, n * sizeof(*cur));
+    /* where the step's time went: fetching+parsing, building+sending, and
+     * waiting for Postgres's results (logged at debug level) */
+    int64_t t_fetch = 0, t_build = 0, t_wait = 0, t0 = engine_now_us();
+    size_t npages = 0;
+    page_wave *waves = calloc(2, sizeof(*waves));
+    if (!waves)
+        abort();
+    page_wave *cur = &waves[0], *prev = &waves[1];
+    memcpy(cur->pages, pages, n * sizeof(*pages));
+    cur->n = n;
+    for (size_t i = 0; i < n; i++)
+        snprintf(cur->from[i], sizeof(cur->from[i]), "%s", pages[i].cursor);
     int64_t until = token_bucket_now_ms() + ENGINE_BACKFILL_STEP_MS;
-    int rc = w->ops->backfill(w->self, w->schema, cur, n);
-    while (n > 0) {
-        sync_batch batches[ENGINE_MAX_CONCURRENT_PAGES];
-        memset(batches, 0, sizeof(batches));
-        bool sent[ENGINE_MAX_CONCURRENT_PAGES] = {false};
-        bool failed = false, write_failed = false, finished = false;
-        size_t nsent = 0;
-        for (size_t i = 0; i < n; i++) {
-            conn_page *pg = &cur[i];
-            const char *cname = w->schema->colls[pg->coll].name;
-            if (pg->error[0]) {
-                snprintf(err, errlen, "backfill %.60s: %.250s", cname, pg->error);
+    e->pipelined = false;
+    w->ops->backfill(w->self, w->schema, cur->pages, cur->n);
+    t_fetch += engine_now_us() - t0;
+    bool failed = false, lost = false;
+    for (;;) {
+        int64_t tb = engine_now_us();
+        bool finished = false;
+        for (size_t i = 0; i < cur->n; i++)
+            if (cur->pages[i].error[0] && !failed) {
+                snprintf(err, errlen, "backfill %.60s: %.250s",
+                         w->schema->colls[cur->pages[i].coll].name, cur->pages[i].error);
                 failed = true;
-                continue;
             }
+        /* a new field means DDL while building: read what is in flight first */
+        bool ddl = false;
+        for (size_t i = 0; i < cur->n && prev->n > 0 && !ddl; i++)
+            ddl = sync_db_needs_columns(w->schema, w->ops, w->self, &cur->pages[i].rows);
+        if (ddl) {
+            wave_finish(e, w, prev, &failed, &lost, err, errlen);
+            if (!lost && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(e->pg) != 1)
+                lost = true;
+        }
+        /* build every batch before sending any: building may run DDL */
+        bool built[ENGINE_MAX_CONCURRENT_PAGES] = {false};
+        for (size_t i = 0; i < cur->n && !failed && !lost; i++) {
             char e2[400];
-            /* build every batch before sending any: building may run DDL */
-            if (write_failed || page_batch(e, w, pg, &batches[i], e2, sizeof(e2)) != T_OK) {
-                if (!write_failed)
-                    snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
-                failed = write_failed = true;
-                continue;
+            if (page_batch(e, w, &cur->pages[i], cur->from[i], &cur->batches[i], e2, sizeof(e2)) != T_OK) {
+                snprintf(err, errlen, "backfill %.60s: %.400s",
+                         w->schema->colls[cur->pages[i].coll].name, e2);
+                failed = true;
+                break;
             }
-            sent[i] = true;
+            built[i] = true;
         }
-        for (size_t i = 0; i < n; i++) {
-            if (!sent[i])
-                continue;
+        for (size_t i = 0; i < cur->n && built[i] && !failed && !lost; i++) {
+            conn_page *pg = &cur->pages[i];
             char e2[400];
-            if (write_failed || sync_batch_send(e->pg, &batches[i], &e->prepared, e2, sizeof(e2)) != T_OK) {
-                if (!write_failed)
-                    snprintf(err, errlen, "backfill %.60s: %.400s",
-                             w->schema->colls[cur[i].coll].name, e2);
-                failed = write_failed = true;
-                sent[i] = false;
-                continue;
+            if (sync_batch_send(e->pg, &cur->batches[i], &e->prepared, e2, sizeof(e2)) != T_OK) {
+                snprintf(err, errlen, "backfill %.60s: %.400s", w->schema->colls[pg->coll].name, e2);
+                failed = lost = true; /* maybe half sent: start over on a new connection */
+                break;
             }
-            nsent++;
-            finished = finished || cur[i].done;
+            cur->sent[i] = true;
+            npages++;
+            finished = finished || pg->done;
         }
-        /* prefetch the next pages while Postgres writes these */
-        size_t nn = 0;
-        bool go_on = !failed && !finished && !*e->stop && token_bucket_now_ms() < until;
-        if (go_on) {
-            for (size_t i = 0; i < n; i++) {
-                memset(&next[nn], 0, sizeof(next[nn]));
-                next[nn].coll = cur[i].coll;
-                snprintf(next[nn].cursor, sizeof(next[nn].cursor), "%s", cur[i].cursor);
-                nn++;
-            }
-            e->pipelined = nsent > 0;
-            rc = w->ops->backfill(w->self, w->schema, next, nn);
-            e->pipelined = false;
+        int64_t tw = engine_now_us();
+        t_build += tw - tb;
+        /* the wave before: Postgres had it while this one was fetched and built */
+        wave_finish(e, w, prev, &failed, &lost, err, errlen);
+        int64_t tf = engine_now_us();
+        t_wait += tf - tw;
+        bool go_on = !failed && !lost && !finished && !*e->stop && token_bucket_now_ms() < until;
+        if (!go_on)
+            break;
+        /* prefetch: the next wave while Postgres writes this one */
+        page_wave *t = prev;
+        prev = cur;
+        cur = t;
+        cur->n = prev->n;
+        for (size_t i = 0; i < prev->n; i++) {
+            memset(&cur->pages[i], 0, sizeof(cur->pages[i]));
+            cur->pages[i].coll = prev->pages[i].coll;
+            snprintf(cur->pages[i].cursor, sizeof(cur->pages[i].cursor), "%s", prev->pages[i].cursor);
+            snprintf(cur->from[i], sizeof(cur->from[i]), "%s", prev->pages[i].cursor);
         }
-        bool lost = false;
-        for (size_t i = 0, k = 0; i < n; i++) {
-            conn_page *pg = &cur[i];
-            const char *cname = w->schema->colls[pg->coll].name;
-            if (sent[i] && !lost) {
-                char e2[1100];
-                if (sync_batch_finish(e->pg, &batches[i], &e->prepared, ++k == nsent, e2,
-                                      sizeof(e2)) != T_OK) {
-                    if (!failed)
-                        snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
-                    failed = true;
-                    /* no statement error: the results are out of step */
-                    lost = batches[i].error[0] == '\0' || PQstatus(e->pg) != CONNECTION_OK;
-                } else {
-                    log_info("sync.backfill_page",
-                             "sync=%s collection=%s rows=%zu written=%ld done=%s", w->cfg->name,
-                             cname, pg->rows.n, batches[i].written, pg->done ? "true" : "false");
-                }
-            }
-            sync_batch_free(&batches[i]);
-            conn_changes_free(&pg->rows);
-        }
-        if (failed || !go_on) {
-            for (size_t i = 0; i < nn; i++)
-                conn_changes_free(&next[i].rows);
-            if (lost || (e->pg && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF)) {
-                log_warn("sync.pg_pipeline_broken", "reconnecting=true");
-                drop_pg(e);
-            }
-            return failed ? T_ERR : T_OK;
-        }
-        conn_page *t = cur;
-        cur = next;
-        next = t;
-        n = nn;
+        e->pipelined = true;
+        w->ops->backfill(w->self, w->schema, cur->pages, cur->n);
+        e->pipelined = false;
+        t_fetch += engine_now_us() - tf;
     }
-    return rc;
+    int64_t tw = engine_now_us();
+    wave_finish(e, w, cur, &failed, &lost, err, errlen);
+    t_wait += engine_now_us() - tw;
+    free(waves);
+    log_debug("sync.backfill_timing", "sync=%s pages=%zu fetch_ms=%.1f build_ms=%.1f wait_ms=%.1f",
+              w->cfg->name, npages, (double)t_fetch / 1000, (double)t_build / 1000,
+              (double)t_wait / 1000);
+    if (!lost && e->pg && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(e->pg) != 1)
+        lost = true;
+    if (lost) {
+        log_warn("sync.pg_pipeline_broken", "reconnecting=true");
+        drop_pg(e);
+    }
+    return failed || lost ? T_ERR : T_OK;
 }
 
 static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, size_t errlen)
