@@ -61,13 +61,17 @@ psql -X -q -d postgres -c "CREATE DATABASE bench_tether" -c "CREATE DATABASE ben
 t=$(now)
 "$bin" emulate stripe --listen 127.0.0.1:0 --port-file "$work/emu.port" --seed-customers "$n" \
   --seed-random 1 --log-level warn >"$work/emu.log" 2>&1 &
-pids+=($!)
+emu_pid=$!
+pids+=("$emu_pid")
 for _ in $(seq 1 1200); do [ -s "$work/emu.port" ] && break; sleep 0.05; done
 [ -s "$work/emu.port" ] || { cat "$work/emu.log" >&2; exit 1; }
 emu_port=$(cat "$work/emu.port")
 seed_secs=$(elapsed "$t" "$(now)")
 
 # 1. tether sync backfill
+# CPU seconds (user+system) from /proc/PID/stat, summed over the given files
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { printf "%.2f", s }' "$@" 2>/dev/null || echo 0; }
+emu_cpu0=$(cpu_of "/proc/$emu_pid/stat")
 tdb="$base/bench_tether?sslmode=disable"
 t=$(now)
 TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
@@ -76,10 +80,10 @@ TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_
 spid=$!; pids+=("$spid")
 wait_line "$work/sync.log" "event=sync.backfill_done" 900 "$spid"
 t_wall=$(elapsed "$t" "$(now)")
-# CPU seconds (user+system) of the tether process and of its Postgres
-# backend(s) (application_name tether-sync), read before they exit
-cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { printf "%.2f", s }' "$@" 2>/dev/null || echo 0; }
+# CPU of the tether process, of its Postgres backend(s) (application_name
+# tether-sync), read before they exit, and of the emulator meanwhile
 t_cpu=$(cpu_of "/proc/$spid/stat")
+t_emucpu=$(awk -v a="$(cpu_of "/proc/$emu_pid/stat")" -v b="$emu_cpu0" 'BEGIN { printf "%.2f", a - b }')
 bpids=$(psql -X -tA -d bench_tether -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'tether-sync'")
 t_pgcpu=0
 for b in $bpids; do t_pgcpu=$(awk -v a="$t_pgcpu" -v b="$(cpu_of "/proc/$b/stat")" 'BEGIN { printf "%.2f", a + b }'); done
@@ -137,6 +141,7 @@ tests/harness/pg.sh; the three writers run one after the other on the same data)
 
 CPU of the tether backfill (user+system, whole process life incl. start-up):
 tether ${t_cpu}s ($(awk -v c="$t_cpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
-its Postgres backend ${t_pgcpu}s ($(awk -v c="$t_pgcpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
+its Postgres backend ${t_pgcpu}s ($(awk -v c="$t_pgcpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+the emulator serving it ${t_emucpu}s ($(awk -v c="$t_emucpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
 
 MD
