@@ -106,10 +106,23 @@ c_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
 c_rate=$(awk -v r="$c_rows" -v s="$c_secs" 'BEGIN { printf "%.0f", r / s }')
 
 # 3. @supabase/stripe-sync-engine on the same emulator data
-s_rows=- s_secs=- s_rate=0
+# CPU of the whole cluster: the postmaster, its live children and the
+# children it has reaped (stripe-sync-engine's pool closes its backends)
+pm_pid=$(head -1 "$TETHER_TEST_PG_DATADIR/postmaster.pid" 2>/dev/null || echo 0)
+cluster_cpu() {
+  local files=("/proc/$pm_pid/stat") c
+  for c in $(pgrep -P "$pm_pid" 2>/dev/null); do files+=("/proc/$c/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" -v pm="$pm_pid" \
+    '{ s += ($14 + $15) / hz; if ($1 == pm) s += ($16 + $17) / hz } END { printf "%.2f", s }' "${files[@]}" 2>/dev/null || echo 0
+}
+s_rows=- s_secs=- s_rate=0 s_cpu=0 s_pgcpu=0
 if [ "$run_sse" = 1 ]; then
-  node "$here/ingest_sse.mjs" "$base/bench_sse?sslmode=disable" "$emu_port" customer >"$work/sse.out" 2>"$work/sse.err" \
+  pg0=$(cluster_cpu)
+  /usr/bin/time -f "%U %S" -o "$work/sse.time" \
+    node "$here/ingest_sse.mjs" "$base/bench_sse?sslmode=disable" "$emu_port" customer >"$work/sse.out" 2>"$work/sse.err" \
     || { cat "$work/sse.err" >&2; exit 1; }
+  s_pgcpu=$(awk -v a="$(cluster_cpu)" -v b="$pg0" 'BEGIN { printf "%.2f", a - b }')
+  s_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/sse.time")
   s_secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/sse.out")
   s_rows=$(psql -X -tA -d bench_sse -c "SELECT count(*) FROM stripe.customers")
   s_rate=$(awk -v r="$s_rows" -v s="$s_secs" 'BEGIN { printf "%.0f", r / s }')
@@ -143,5 +156,7 @@ CPU of the tether backfill (user+system, whole process life incl. start-up):
 tether ${t_cpu}s ($(awk -v c="$t_cpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
 its Postgres backend ${t_pgcpu}s ($(awk -v c="$t_pgcpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
 the emulator serving it ${t_emucpu}s ($(awk -v c="$t_emucpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
+CPU of stripe-sync-engine: node ${s_cpu}s ($(awk -v c="$s_cpu" -v r="$s_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+the cluster meanwhile ${s_pgcpu}s ($(awk -v c="$s_pgcpu" -v r="$s_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
 
 MD
