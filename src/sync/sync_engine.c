@@ -19,6 +19,7 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -34,6 +35,7 @@
 #define ENGINE_BACKOFF_MAX_MS 5000
 #define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
 #define ENGINE_BACKFILL_STEP_MS 1000   /* a backfill step pages for at most this long */
+#define ENGINE_PAGES_IN_FLIGHT 3       /* page transactions sent and not yet read, per step */
 
 typedef struct sync_worker {
     const sync_config *cfg;
@@ -384,10 +386,11 @@ static void wave_finish(sync_engine *e, sync_worker *w, page_wave *wv, bool *fai
  * ENGINE_BACKFILL_STEP_MS, or until one of them is done (a new step then
  * lets the next undone collection start at once). Each page commits with
  * its cursor in one transaction (page_batch), sent as a libpq pipeline
- * segment; the loop never waits for it: it fetches and parses the next page
- * (its cursor is known once a page is parsed), builds and sends that one,
- * and only then reads the results of the one before. So Postgres always
- * has the next page queued while Tether fetches, parses and builds. A page
+ * segment; the loop does not wait for it: it fetches and parses the next
+ * page (its cursor is known once a page is parsed), builds and sends that
+ * one, and reads a page's results only when ENGINE_PAGES_IN_FLIGHT later
+ * pages have been sent. So Postgres has pages queued while Tether fetches,
+ * parses and builds, and neither waits for the other's hiccups. A page
  * that fails makes every page sent behind it fail too (cursor_advance), the
  * step ends, and the next step resumes from the committed cursors.
  */
@@ -398,10 +401,14 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
      * waiting for Postgres's results (logged at debug level) */
     int64_t t_fetch = 0, t_build = 0, t_wait = 0, t0 = engine_now_us();
     size_t npages = 0;
-    page_wave *waves = calloc(2, sizeof(*waves));
-    if (!waves)
+    /* a ring: up to ENGINE_PAGES_IN_FLIGHT waves sent and not yet read, plus
+     * the one being fetched */
+    const size_t nring = ENGINE_PAGES_IN_FLIGHT + 1;
+    page_wave *ring = calloc(nring, sizeof(*ring));
+    if (!ring)
         abort();
-    page_wave *cur = &waves[0], *prev = &waves[1];
+    size_t oldest = 0, inflight = 0;
+    page_wave *cur = &ring[0];
     memcpy(cur->pages, pages, n * sizeof(*pages));
     cur->n = n;
     for (size_t i = 0; i < n; i++)
@@ -422,10 +429,11 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
             }
         /* a new field means DDL while building: read what is in flight first */
         bool ddl = false;
-        for (size_t i = 0; i < cur->n && prev->n > 0 && !ddl; i++)
+        for (size_t i = 0; i < cur->n && inflight > 0 && !ddl; i++)
             ddl = sync_db_needs_columns(w->schema, w->ops, w->self, &cur->pages[i].rows);
         if (ddl) {
-            wave_finish(e, w, prev, &failed, &lost, err, errlen);
+            for (; inflight > 0; inflight--, oldest = (oldest + 1) % nring)
+                wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
             if (!lost && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(e->pg) != 1)
                 lost = true;
         }
@@ -453,25 +461,31 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
             npages++;
             finished = finished || pg->done;
         }
+        inflight++; /* CUR, sent or not: it is read (or freed) in ring order */
         int64_t tw = engine_now_us();
         t_build += tw - tb;
-        /* the wave before: Postgres had it while this one was fetched and built */
-        wave_finish(e, w, prev, &failed, &lost, err, errlen);
+        /* keep a slot free for the next fetch: read the oldest waves (Postgres
+         * had them while the later ones were fetched and built) */
+        while (inflight > ENGINE_PAGES_IN_FLIGHT) {
+            wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
+            oldest = (oldest + 1) % nring;
+            inflight--;
+        }
         int64_t tf = engine_now_us();
         t_wait += tf - tw;
         bool go_on = !failed && !lost && !finished && !*e->stop && token_bucket_now_ms() < until;
         if (!go_on)
             break;
-        /* prefetch: the next wave while Postgres writes this one */
-        page_wave *t = prev;
-        prev = cur;
-        cur = t;
-        cur->n = prev->n;
-        for (size_t i = 0; i < prev->n; i++) {
+        /* prefetch: the next wave while Postgres writes the ones in flight */
+        page_wave *last = cur;
+        cur = &ring[(oldest + inflight) % nring];
+        assert(cur->n == 0);
+        cur->n = last->n;
+        for (size_t i = 0; i < last->n; i++) {
             memset(&cur->pages[i], 0, sizeof(cur->pages[i]));
-            cur->pages[i].coll = prev->pages[i].coll;
-            snprintf(cur->pages[i].cursor, sizeof(cur->pages[i].cursor), "%s", prev->pages[i].cursor);
-            snprintf(cur->from[i], sizeof(cur->from[i]), "%s", prev->pages[i].cursor);
+            cur->pages[i].coll = last->pages[i].coll;
+            snprintf(cur->pages[i].cursor, sizeof(cur->pages[i].cursor), "%s", last->pages[i].cursor);
+            snprintf(cur->from[i], sizeof(cur->from[i]), "%s", last->pages[i].cursor);
         }
         e->pipelined = true;
         w->ops->backfill(w->self, w->schema, cur->pages, cur->n);
@@ -479,9 +493,10 @@ static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size
         t_fetch += engine_now_us() - tf;
     }
     int64_t tw = engine_now_us();
-    wave_finish(e, w, cur, &failed, &lost, err, errlen);
+    for (; inflight > 0; inflight--, oldest = (oldest + 1) % nring)
+        wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
     t_wait += engine_now_us() - tw;
-    free(waves);
+    free(ring);
     log_debug("sync.backfill_timing", "sync=%s pages=%zu fetch_ms=%.1f build_ms=%.1f wait_ms=%.1f",
               w->cfg->name, npages, (double)t_fetch / 1000, (double)t_build / 1000,
               (double)t_wait / 1000);
