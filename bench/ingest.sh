@@ -151,6 +151,7 @@ tests/harness/pg.sh; the three writers run one after the other on the same data)
 | tether / COPY | $(ratio "$t_rate" "$c_rate") | ≥ 0.6 |
 | tether / stripe-sync-engine | $(ratio "$t_rate" "$s_rate") | ≥ 10 |
 | emulator serving rate / tether ingest rate | $(ratio "$e_rate" "$t_rate") | far above 1 |
+| CPU per row, stripe-sync-engine (node + cluster) / tether (process + backend) | $(awk -v a="$s_cpu" -v b="$s_pgcpu" -v c="$t_cpu" -v d="$t_pgcpu" -v sr="$s_rows" -v tr="$t_rows" 'BEGIN { if (c + d > 0 && sr > 0 && tr > 0) printf "%.2f", ((a + b) / sr) / ((c + d) / tr); else print "n/a" }') | (load-independent) |
 
 CPU of the tether backfill (user+system, whole process life incl. start-up):
 tether ${t_cpu}s ($(awk -v c="$t_cpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
