@@ -52,6 +52,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size < 1)
         return 0;
     uint8_t mode = data[0] % 6;
+    uint8_t variant = (uint8_t)(data[0] / 6); /* free bits of the selector byte */
     data++;
     size--;
     switch (mode) {
@@ -76,6 +77,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         memset(&s, 0, sizeof(s));
         proxy_scram_mock_keys(&s.keys);
         s.keys.iterations = 1;
+        /* the selector byte's free bits pick the channel-binding situation */
+        s.plus_offered = variant & 1;
+        s.plus_selected = s.plus_offered && (variant & 2);
+        s.cbind_len = s.plus_selected ? 32 : 0;
+        memset(s.cbind, 0xab, s.cbind_len);
         const uint8_t *cut = memchr(data, 0xff, size);
         size_t first = cut ? (size_t)(cut - data) : size;
         char out[SCRAM_MSG_MAX];

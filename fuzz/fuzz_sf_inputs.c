@@ -4,7 +4,7 @@
  * or read out of bounds. */
 #include "emulators/salesforce/sf_http.h"
 #include "emulators/salesforce/sf_store.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <stddef.h>
@@ -33,8 +33,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     sf_auth_form_get(text, "p", out, (size % sizeof(out)) + 1);
     sf_auth_xml_value(text, "username", out, sizeof(out));
     int64_t ms;
-    sf_time_parse(text, (int)(size & 1), &ms);
-    sf_time_parse_date(text);
+    iso_time_parse(text, (int)(size & 1), &ms);
+    iso_time_parse_date(text);
     sf_table *t;
     uint32_t idx;
     sf_store_resolve(&store, text, &t, &idx);

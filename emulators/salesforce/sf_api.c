@@ -7,7 +7,7 @@
  * api->lock held.
  */
 #include "emulators/salesforce/sf_http.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 #include "util/log.h"
 

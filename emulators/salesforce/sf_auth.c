@@ -5,7 +5,7 @@
  * with api->lock held; sessions live in the sf_api struct.
  */
 #include "emulators/salesforce/sf_http.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <openssl/evp.h>
@@ -96,7 +96,7 @@ static sf_session *sf_auth_new_session(sf_api *api, const char *refresh)
     sf_session *s = &api->sessions[api->next_session++ % SF_MAX_SESSIONS];
     sf_auth_random_token(s->token, sizeof(s->token), api->store.org_id, "AQ");
     snprintf(s->refresh, sizeof(s->refresh), "%s", refresh ? refresh : "");
-    s->issued_ms = sf_time_now_ms();
+    s->issued_ms = iso_time_now_ms();
     return s;
 }
 
@@ -110,7 +110,7 @@ bool sf_auth_session_ok(sf_api *api, const char *auth)
         auth += 6;
     else
         return false;
-    int64_t now = sf_time_now_ms();
+    int64_t now = iso_time_now_ms();
     for (size_t i = 0; i < SF_MAX_SESSIONS; i++) {
         sf_session *s = &api->sessions[i];
         if (!s->token[0] || strcmp(s->token, auth) != 0)

@@ -5,7 +5,7 @@
  */
 #include "emulators/salesforce/sf_query.h"
 #include "emulators/salesforce/sf_soql.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <assert.h>
@@ -147,7 +147,7 @@ static bool sf_query_ms(const sf_table *t, uint32_t idx, const sf_field *f, int6
     default: {
         char buf[SF_VALUE_BUFLEN];
         const char *v = sf_store_value(t, idx, f, buf);
-        return v && sf_time_parse(v, 0, ms) == T_OK;
+        return v && iso_time_parse(v, 0, ms) == T_OK;
     }
     }
 }

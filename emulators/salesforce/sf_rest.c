@@ -5,7 +5,7 @@
  * api->lock held; JSON built here is handed to the response (sf_resp_json).
  */
 #include "emulators/salesforce/sf_http.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <stdio.h>
@@ -136,7 +136,7 @@ static bool sf_rest_range(const sf_req *q, sf_resp *r, int64_t *start, int64_t *
                     "Both start and end parameters are required");
         return false;
     }
-    if (sf_time_parse(s, 1, start) != T_OK || sf_time_parse(e, 1, end) != T_OK) {
+    if (iso_time_parse(s, 1, start) != T_OK || iso_time_parse(e, 1, end) != T_OK) {
         sf_resp_err(r, HTTP_BAD_REQUEST, "INVALID_REPLICATION_DATE",
                     "start and end must be ISO 8601 date-times");
         return false;
@@ -165,10 +165,10 @@ static void sf_rest_replication(sf_api *api, const sf_req *q, sf_resp *r, const 
             break;
         if (rec->stamp > end || rec->deleted != deleted)
             continue;
-        char id[SF_ID_LEN + 1], when[SF_TIME_BUFLEN];
+        char id[SF_ID_LEN + 1], when[ISO_TIME_BUFLEN];
         sf_store_make_id(obj, i, id);
         if (deleted) {
-            sf_time_format(rec->stamp, when);
+            iso_time_format_sf(rec->stamp, when);
             json_array_insert_new(list, 0,
                                   json_pack("{s:s, s:s}", "id", id, "deletedDate", when));
         } else {
@@ -177,10 +177,10 @@ static void sf_rest_replication(sf_api *api, const sf_req *q, sf_resp *r, const 
     }
     if (t->head != SF_NONE && t->recs[t->head].stamp < earliest)
         earliest = t->recs[t->head].stamp;
-    char latest[SF_TIME_BUFLEN], first[SF_TIME_BUFLEN];
-    int64_t now = sf_time_now_ms();
-    sf_time_format((end < now ? end : now) / 60000 * 60000, latest);
-    sf_time_format(earliest, first);
+    char latest[ISO_TIME_BUFLEN], first[ISO_TIME_BUFLEN];
+    int64_t now = iso_time_now_ms();
+    iso_time_format_sf((end < now ? end : now) / 60000 * 60000, latest);
+    iso_time_format_sf(earliest, first);
     json_t *j = deleted ? json_pack("{s:o, s:s, s:s}", "deletedRecords", list,
                                     "earliestDateAvailable", first, "latestDateCovered", latest)
                         : json_pack("{s:o, s:s}", "ids", list, "latestDateCovered", latest);

@@ -4,7 +4,7 @@
  * heap-allocated and owned by the returned sf_soql_query.
  */
 #include "emulators/salesforce/sf_soql.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <ctype.h>
@@ -277,8 +277,8 @@ static bool sf_soql_literal(sf_parser *p, sf_soql_lit *lit)
         char *text = sf_soql_dup(p, p->tok, p->len);
         if (!text)
             return false;
-        bool ok = p->kind == TOK_DATE ? sf_time_parse(text, 0, &ms) == T_OK
-                                      : sf_time_parse(text, 1, &ms) == T_OK;
+        bool ok = p->kind == TOK_DATE ? iso_time_parse(text, 0, &ms) == T_OK
+                                      : iso_time_parse(text, 1, &ms) == T_OK;
         lit->ms = ms;
         if (!ok) {
             sf_soql_fail(p, "line 1:%zu no viable alternative at character '%.40s'",
@@ -344,6 +344,18 @@ static sf_soql_cond *sf_soql_cond_new(sf_parser *p, sf_soql_op op)
 
 static sf_soql_cond *sf_soql_or(sf_parser *p);
 
+/* Parses the one literal of a comparison or LIKE into C. false (and P failed) on error. */
+static bool sf_soql_single_value(sf_parser *p, sf_soql_cond *c)
+{
+    c->values = calloc(1, sizeof(sf_soql_lit));
+    if (!c->values) {
+        sf_soql_fail(p, "out of memory");
+        return false;
+    }
+    c->nvalues = 1;
+    return sf_soql_literal(p, &c->values[0]);
+}
+
 static sf_soql_cond *sf_soql_primary(sf_parser *p)
 {
     if (p->failed)
@@ -381,13 +393,7 @@ static sf_soql_cond *sf_soql_primary(sf_parser *p)
     for (size_t i = 0; i < T_ARRAY_LEN(ops); i++) {
         if (sf_soql_accept_punct(p, ops[i].punct)) {
             c->op = ops[i].op;
-            c->values = calloc(1, sizeof(sf_soql_lit));
-            if (!c->values) {
-                sf_soql_fail(p, "out of memory");
-                goto done;
-            }
-            c->nvalues = 1;
-            sf_soql_literal(p, &c->values[0]);
+            sf_soql_single_value(p, c);
             goto done;
         }
     }
@@ -398,13 +404,8 @@ static sf_soql_cond *sf_soql_primary(sf_parser *p)
             sf_soql_unexpected(p);
             goto done;
         }
-        c->values = calloc(1, sizeof(sf_soql_lit));
-        if (!c->values) {
-            sf_soql_fail(p, "out of memory");
+        if (!sf_soql_single_value(p, c))
             goto done;
-        }
-        c->nvalues = 1;
-        sf_soql_literal(p, &c->values[0]);
         if (negated) {
             sf_soql_cond *n = sf_soql_cond_new(p, SF_OP_NOT);
             if (n)

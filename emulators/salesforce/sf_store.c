@@ -4,7 +4,7 @@
  * and seeding (see sf_store.h). The store owns all record memory.
  */
 #include "emulators/salesforce/sf_store.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <assert.h>
@@ -61,7 +61,7 @@ sf_table *sf_store_table(sf_store *st, const sf_object *obj)
 
 int64_t sf_store_tick(sf_store *st)
 {
-    int64_t now = sf_time_now_ms();
+    int64_t now = iso_time_now_ms();
     st->last_ms = now > st->last_ms ? now : st->last_ms + 1;
     return st->last_ms;
 }
@@ -252,7 +252,7 @@ int sf_store_init(sf_store *st, const char *username)
     vals[sf_slot_of(user, "CreatedById")] = st->user_id;
     vals[sf_slot_of(user, "LastModifiedById")] = st->user_id;
     /* The org (and its admin) were created a day ago. */
-    st->last_ms = sf_time_now_ms() - SF_ORG_AGE_MS;
+    st->last_ms = iso_time_now_ms() - SF_ORG_AGE_MS;
     return sf_store_append(sf_store_table(st, user), vals, st->last_ms) == SF_NONE ? T_ERR : T_OK;
 }
 
@@ -276,9 +276,9 @@ const char *sf_store_value(const sf_table *t, uint32_t idx, const sf_field *f, c
     case SF_SRC_SLOT: return sf_store_slot(t, r, f->slot);
     case SF_SRC_ID: sf_store_make_id(t->obj, idx, buf); return buf;
     case SF_SRC_ISDELETED: return r->deleted ? "true" : "false";
-    case SF_SRC_CREATED: sf_time_format(r->created, buf); return buf;
-    case SF_SRC_LASTMOD: sf_time_format(r->modified, buf); return buf;
-    case SF_SRC_STAMP: sf_time_format(r->stamp, buf); return buf;
+    case SF_SRC_CREATED: iso_time_format_sf(r->created, buf); return buf;
+    case SF_SRC_LASTMOD: iso_time_format_sf(r->modified, buf); return buf;
+    case SF_SRC_STAMP: iso_time_format_sf(r->stamp, buf); return buf;
     case SF_SRC_FULLNAME: {
         const char *first = sf_store_slot(t, r, sf_slot_of(t->obj, "FirstName"));
         const char *last = sf_store_slot(t, r, sf_slot_of(t->obj, "LastName"));
@@ -427,15 +427,15 @@ static int sf_store_convert(sf_store *st, const sf_object *obj, const sf_field *
         break;
     }
     case SF_T_DATE:
-        if (!json_is_string(v) || sf_time_parse_date(json_string_value(v)) != T_OK)
+        if (!json_is_string(v) || iso_time_parse_date(json_string_value(v)) != T_OK)
             goto bad_json;
         *out = strdup(json_string_value(v));
         break;
     case SF_T_DATETIME: {
         int64_t ms;
-        if (!json_is_string(v) || sf_time_parse(json_string_value(v), 0, &ms) != T_OK)
+        if (!json_is_string(v) || iso_time_parse(json_string_value(v), 0, &ms) != T_OK)
             goto bad_json;
-        sf_time_format(ms, buf);
+        iso_time_format_sf(ms, buf);
         *out = strdup(buf);
         break;
     }
@@ -656,7 +656,7 @@ int sf_store_delete(sf_store *st, const char *id, sf_error *err)
 
 void sf_store_backdate(sf_store *st, uint64_t n)
 {
-    int64_t start = sf_time_now_ms() - (int64_t)n - 1;
+    int64_t start = iso_time_now_ms() - (int64_t)n - 1;
     if (start > st->last_ms)
         st->last_ms = start;
 }

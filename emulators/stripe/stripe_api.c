@@ -82,6 +82,7 @@ int stripe_err_missing(stripe_req *r, const char *object, const char *id, const 
 
 int stripe_reply(stripe_req *r, json_t *v)
 {
+    stripe_store_embed_children(v); /* the API shows the first items/lines only */
     free(r->body);
     r->body = stripe_store_dump(v);
     json_decref(v);
@@ -126,7 +127,9 @@ void stripe_event_emit(stripe_req *r, const char *type, json_t *obj, json_t *pre
     char id[32];
     stripe_store_new_id(st, "evt", id);
     int64_t created = stripe_store_now(st);
-    json_t *data = json_pack("{s:O}", "object", obj);
+    json_t *shown = json_deep_copy(obj);
+    stripe_store_embed_children(shown); /* events carry the object as the API shows it */
+    json_t *data = json_pack("{s:o}", "object", shown);
     if (prev)
         json_object_set_new(data, "previous_attributes", prev);
     json_t *ev = json_pack("{s:s,s:s,s:s,s:I,s:o,s:b,s:i,s:{s:s?,s:s?},s:s}", "id", id, "object", "event",
@@ -411,6 +414,32 @@ static const char *stripe_param_str(stripe_req *r, const char *name)
     return json_string_value(json_object_get(r->params, name));
 }
 
+/*
+ * A list's paging parameters: `limit` (default 10, 1..100) into *LIMIT and
+ * the `starting_after` / `ending_before` cursors (NULL when absent; at most
+ * one of them). T_OK, or a 400 reply and T_ERR.
+ */
+static int stripe_list_paging(stripe_req *r, long long *limit, const char **after, const char **before)
+{
+    *after = stripe_param_str(r, "starting_after");
+    *before = stripe_param_str(r, "ending_before");
+    if (*after && *before)
+        return stripe_err(r, 400, "invalid_request_error", NULL, "ending_before",
+                          "You may only specify one of these parameters: ending_before, starting_after.");
+    *limit = STRIPE_LIST_DEFAULT_LIMIT;
+    json_t *lim = json_object_get(r->params, "limit");
+    if (!lim)
+        return T_OK;
+    if (!json_is_string(lim) || stripe_parse_int(json_string_value(lim), limit) != T_OK)
+        return stripe_err(r, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
+                          "Invalid integer: %s", json_is_string(lim) ? json_string_value(lim) : "(hash)");
+    if (*limit < 1 || *limit > STRIPE_LIST_MAX_LIMIT)
+        return stripe_err(r, 400, "invalid_request_error", NULL, "limit",
+                          "This value must be greater than or equal to 1 and less than or equal to %d.",
+                          STRIPE_LIST_MAX_LIMIT);
+    return T_OK;
+}
+
 static int stripe_list(stripe_req *r, stripe_kind kind)
 {
     stripe_store *st = r->st;
@@ -426,22 +455,10 @@ static int stripe_list(stripe_req *r, stripe_kind kind)
             return stripe_err(r, 400, "invalid_request_error", "parameter_unknown", k,
                               "Received unknown parameter: %s", k);
     }
-    long long limit = STRIPE_LIST_DEFAULT_LIMIT;
-    json_t *lim = json_object_get(r->params, "limit");
-    if (lim) {
-        if (!json_is_string(lim) || stripe_parse_int(json_string_value(lim), &limit) != T_OK)
-            return stripe_err(r, 400, "invalid_request_error", "parameter_invalid_integer", "limit",
-                              "Invalid integer: %s", json_is_string(lim) ? json_string_value(lim) : "(hash)");
-        if (limit < 1 || limit > STRIPE_LIST_MAX_LIMIT)
-            return stripe_err(r, 400, "invalid_request_error", NULL, "limit",
-                              "This value must be greater than or equal to 1 and less than or equal to %d.",
-                              STRIPE_LIST_MAX_LIMIT);
-    }
-    const char *after = stripe_param_str(r, "starting_after");
-    const char *before = stripe_param_str(r, "ending_before");
-    if (after && before)
-        return stripe_err(r, 400, "invalid_request_error", NULL, "ending_before",
-                          "You may only specify one of these parameters: ending_before, starting_after.");
+    long long limit;
+    const char *after, *before;
+    if (stripe_list_paging(r, &limit, &after, &before) != T_OK)
+        return T_ERR;
     if (stripe_check_expand_param(r) != T_OK)
         return T_ERR;
     int64_t gte, lte;
@@ -632,14 +649,47 @@ static int stripe_unrecognized(stripe_req *r, const char *method, const char *pa
                       method, path);
 }
 
-/* Lists of sub-objects: /v1/invoices/:id/lines and /v1/subscription_items. */
+/*
+ * Lists of sub-objects: /v1/invoices/:id/lines and /v1/subscription_items,
+ * paged like every list (limit, starting_after, ending_before by child id,
+ * in the parent's order).
+ */
 static int stripe_sublist(stripe_req *r, stripe_obj *o, const char *field, const char *url)
 {
+    long long limit;
+    const char *after, *before;
+    if (stripe_list_paging(r, &limit, &after, &before) != T_OK)
+        return T_ERR;
     json_t *v = stripe_store_load(o);
-    json_t *lst = json_object_get(v, field);
-    json_t *data = json_object_get(lst, "data");
-    json_t *out = json_pack("{s:s,s:O,s:b,s:s}", "object", "list", "data", data ? data : json_array(), "has_more",
-                            0, "url", url);
+    json_t *data = json_object_get(json_object_get(v, field), "data");
+    size_t n = json_array_size(data), from = 0, to = n;
+    const char *cursor = after ? after : before;
+    if (cursor) {
+        size_t at = n;
+        for (size_t i = 0; i < n && at == n; i++)
+            if (strcmp(json_string_value(json_object_get(json_array_get(data, i), "id")) ?: "", cursor) == 0)
+                at = i;
+        if (at == n) {
+            json_decref(v);
+            return stripe_err_missing(r, field[0] == 'l' ? "line_item" : "subscription_item", cursor,
+                                      after ? "starting_after" : "ending_before", 400);
+        }
+        if (after)
+            from = at + 1;
+        else
+            to = at;
+    }
+    if (to - from > (size_t)limit) {
+        if (before)
+            from = to - (size_t)limit;
+        else
+            to = from + (size_t)limit;
+    }
+    json_t *page = json_array();
+    for (size_t i = from; i < to; i++)
+        json_array_append(page, json_array_get(data, i));
+    bool more = before ? from > 0 : to < n;
+    json_t *out = json_pack("{s:s,s:o,s:b,s:s}", "object", "list", "data", page, "has_more", more, "url", url);
     json_decref(v);
     return stripe_reply(r, out);
 }

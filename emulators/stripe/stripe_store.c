@@ -37,6 +37,7 @@ static void stripe_store_free_objects(stripe_store *st)
             stripe_obj *o = st->objs[k][i];
             free(o->id);
             free(o->json);
+            free(o->full);
             free(o->key);
             free(o->key2);
             free(o);
@@ -137,6 +138,47 @@ static int stripe_store_grow(stripe_store *st)
     return T_OK;
 }
 
+int stripe_store_embed_children(json_t *v)
+{
+    const char *object = json_string_value(json_object_get(v, "object"));
+    const char *field = !object                              ? NULL
+                        : strcmp(object, "subscription") == 0 ? "items"
+                        : strcmp(object, "invoice") == 0      ? "lines"
+                                                              : NULL;
+    json_t *list = field ? json_object_get(v, field) : NULL;
+    json_t *data = list ? json_object_get(list, "data") : NULL;
+    if (!json_is_array(data) || json_array_size(data) <= STRIPE_EMBEDDED_CHILDREN)
+        return 0;
+    json_t *first = json_array();
+    for (size_t i = 0; i < STRIPE_EMBEDDED_CHILDREN; i++)
+        json_array_append(first, json_array_get(data, i));
+    json_t *cut = json_copy(list); /* shallow: the other members are shared */
+    json_object_set_new(cut, "data", first);
+    json_object_set_new(cut, "has_more", json_true());
+    json_object_set_new(v, field, cut);
+    return 1;
+}
+
+/*
+ * Stores JSON (taken) in O: as is, or for a subscription/invoice with more
+ * children than the API embeds, the full text in o->full and the cut one in
+ * o->json. Out of memory keeps the full text in o->json.
+ */
+static void stripe_store_split_children(stripe_obj *o, stripe_kind kind, char *json)
+{
+    o->json = json;
+    o->full = NULL;
+    if (!json || (kind != STRIPE_SUBSCRIPTION && kind != STRIPE_INVOICE))
+        return;
+    json_t *v = json_loads(json, JSON_DECODE_ANY, NULL);
+    char *shown = v && stripe_store_embed_children(v) ? stripe_store_dump(v) : NULL;
+    json_decref(v);
+    if (shown) {
+        o->full = json;
+        o->json = shown;
+    }
+}
+
 stripe_obj *stripe_store_add(stripe_store *st, stripe_kind kind, const char *id, int64_t created, char *json,
                              char *key, char *key2)
 {
@@ -157,7 +199,7 @@ stripe_obj *stripe_store_add(stripe_store *st, stripe_kind kind, const char *id,
     o->id = strdup(id);
     if (!o->id)
         goto failed;
-    o->json = json;
+    stripe_store_split_children(o, kind, json);
     o->key = key;
     o->key2 = key2;
     o->created = created;
@@ -197,7 +239,9 @@ void stripe_store_set_json(stripe_store *st, stripe_obj *obj, char *json)
     if (obj->json && !json)
         st->live[obj->kind]--;
     free(obj->json);
-    obj->json = json;
+    free(obj->full);
+    obj->full = NULL;
+    stripe_store_split_children(obj, (stripe_kind)obj->kind, json);
 }
 
 void stripe_store_set_key(stripe_obj *obj, int which, char *val)
@@ -211,7 +255,7 @@ json_t *stripe_store_load(const stripe_obj *obj)
 {
     if (!obj->json)
         return NULL;
-    return json_loads(obj->json, JSON_DECODE_ANY, NULL);
+    return json_loads(obj->full ? obj->full : obj->json, JSON_DECODE_ANY, NULL);
 }
 
 char *stripe_store_dump(const json_t *v)

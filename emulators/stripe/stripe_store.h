@@ -38,7 +38,10 @@ typedef enum stripe_kind {
 
 typedef struct stripe_obj {
     char *id;
-    char *json;       /* compact rendering; NULL once deleted */
+    char *json;       /* compact rendering as the API shows it; NULL once deleted */
+    char *full;       /* subscriptions/invoices with more than STRIPE_EMBEDDED_CHILDREN
+                       * items/lines: the rendering with every child (json then embeds
+                       * the first ones and has_more); NULL otherwise */
     char *key;        /* list filter: email (customer), customer id, product id, event type; may be NULL */
     char *key2;       /* second filter: subscription id (invoice), status (subscription) */
     int64_t created;  /* seconds */
@@ -46,6 +49,9 @@ typedef struct stripe_obj {
     uint32_t pos;     /* index in its kind's array */
     uint8_t kind;
 } stripe_obj;
+
+/* How many items/lines a subscription/invoice embeds, like Stripe; the rest via their list endpoints. */
+#define STRIPE_EMBEDDED_CHILDREN 10
 
 typedef struct stripe_store {
     pthread_mutex_t lock;
@@ -82,8 +88,9 @@ void stripe_store_rand_str(stripe_store *st, char *out, size_t n);
 int64_t stripe_store_now(stripe_store *st);
 
 /*
- * Adds an object of KIND. Takes ownership of JSON, KEY and KEY2 (malloc'd,
- * KEY/KEY2 may be NULL); ID is copied. Returns the object or NULL (out of
+ * Adds an object of KIND. Takes ownership of JSON (the full object, see
+ * stripe_store_set_json), KEY and KEY2 (malloc'd, KEY/KEY2 may be NULL); ID
+ * is copied. Returns the object or NULL (out of
  * memory; the passed strings are freed).
  */
 stripe_obj *stripe_store_add(stripe_store *st, stripe_kind kind, const char *id, int64_t created, char *json,
@@ -92,13 +99,24 @@ stripe_obj *stripe_store_add(stripe_store *st, stripe_kind kind, const char *id,
 /* Object by id (deleted ones included), or NULL. */
 stripe_obj *stripe_store_get(stripe_store *st, const char *id);
 
-/* Replaces OBJ's rendering (takes JSON). NULL JSON marks it deleted. */
+/*
+ * Replaces OBJ's rendering (takes JSON, the full object). NULL JSON marks it
+ * deleted. Subscriptions and invoices with more children than Stripe embeds
+ * keep the full rendering aside (obj->full) and show the first ones.
+ */
 void stripe_store_set_json(stripe_store *st, stripe_obj *obj, char *json);
+
+/*
+ * Cuts V's embedded child list (a subscription's items, an invoice's lines)
+ * to the first STRIPE_EMBEDDED_CHILDREN with has_more true, as the API
+ * shows them. Returns whether anything was cut. Other objects are untouched.
+ */
+int stripe_store_embed_children(json_t *v);
 
 /* Replaces a filter key (takes VAL, may be NULL). WHICH is 1 or 2. */
 void stripe_store_set_key(stripe_obj *obj, int which, char *val);
 
-/* Parses OBJ's JSON (new reference) or NULL when deleted. */
+/* Parses OBJ's full JSON (every child; new reference) or NULL when deleted. */
 json_t *stripe_store_load(const stripe_obj *obj);
 
 /* Renders V compactly in a malloc'd string (never NULL unless out of memory). */

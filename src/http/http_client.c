@@ -3,6 +3,7 @@
  * handle per in-flight request; responses are malloc'ed into the request.
  */
 #include "http/http_client.h"
+#include "http/request_budget.h"
 #include "util/common.h"
 #include "util/log.h"
 
@@ -218,8 +219,11 @@ static void finish_attempt(http_client *c, http_request *r, CURLcode cc, int64_t
     } else if (http_status_retryable(status)) {
         snprintf(r->error, sizeof(r->error), "HTTP %ld", status);
         retry = true;
-        if (status == 429)
+        if (status == 429) {
             c->stats.throttled++;
+            /* every process on this credential holds off, not just this request */
+            request_budget_pause(c->budget, r->retry_after_ms > 0 ? r->retry_after_ms : c->backoff_base_ms);
+        }
     } else if (r->expect_json) {
         json_error_t jerr;
         r->json = r->resp ? json_loadb(r->resp, r->resp_len, 0, &jerr) : NULL;
@@ -299,6 +303,11 @@ static void schedule(http_client *c)
             }
         }
         int64_t w = c->bucket ? token_bucket_take(c->bucket, now) : 0;
+        if (w == 0 && c->budget) {
+            w = request_budget_take(c->budget, now); /* the credential's, across processes */
+            if (w > 0 && c->bucket)
+                token_bucket_refund(c->bucket);
+        }
         if (w > 0) {
             r->next_at_ms = now + w;
             if (w < wait_ms)

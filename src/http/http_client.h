@@ -70,6 +70,8 @@ typedef struct http_client {
     http_request *batch;            /* the batch being run */
     size_t batch_n, remaining;
     token_bucket *bucket;           /* shared, not owned; may be NULL */
+    struct request_budget *budget;  /* the credential's budget across processes
+                                     * (request_budget.h); not owned; may be NULL */
     int max_attempts;               /* default 8 */
     long timeout_ms;                /* per attempt, default 30000 */
     int64_t backoff_base_ms;        /* default 200 */

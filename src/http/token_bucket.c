@@ -46,6 +46,15 @@ int64_t token_bucket_take(token_bucket *tb, int64_t now_ms)
     return wait < 1 ? 1 : (int64_t)wait;
 }
 
+void token_bucket_refund(token_bucket *tb)
+{
+    if (tb->rate <= 0)
+        return;
+    tb->tokens += 1.0;
+    if (tb->tokens > tb->burst)
+        tb->tokens = tb->burst;
+}
+
 int64_t token_bucket_now_ms(void)
 {
     struct timespec ts;

@@ -28,6 +28,9 @@ void token_bucket_set_rate(token_bucket *tb, double rate, double burst, int64_t 
  */
 int64_t token_bucket_take(token_bucket *tb, int64_t now_ms);
 
+/* Gives back one token taken at NOW_MS that was not used (capped at the burst). */
+void token_bucket_refund(token_bucket *tb);
+
 /* Monotonic clock in milliseconds. */
 int64_t token_bucket_now_ms(void);
 

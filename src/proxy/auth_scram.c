@@ -10,6 +10,8 @@
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/md5.h>
+#include <openssl/objects.h>
+#include <openssl/x509.h>
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 #include <stdbool.h>
@@ -157,6 +159,19 @@ static const char *proxy_scram_attr(const char *s, char k, size_t *vlen)
     return NULL;
 }
 
+int proxy_scram_tls_end_point(const void *cert, uint8_t out[SCRAM_CBIND_MAX], size_t *len)
+{
+    int md_nid = NID_undef, pk_nid = NID_undef;
+    if (!cert || !OBJ_find_sigid_algs(X509_get_signature_nid((const X509 *)cert), &md_nid, &pk_nid))
+        return T_ERR;
+    const EVP_MD *md = md_nid == NID_md5 || md_nid == NID_sha1 ? EVP_sha256() : EVP_get_digestbynid(md_nid);
+    unsigned int n = 0;
+    if (!md || EVP_MD_get_size(md) > SCRAM_CBIND_MAX || X509_digest((const X509 *)cert, md, out, &n) != 1)
+        return T_ERR;
+    *len = n;
+    return T_OK;
+}
+
 int proxy_scram_server_first(proxy_scram_server *s, const uint8_t *data, size_t len, char *out,
                              size_t outlen, const char **reason)
 {
@@ -164,21 +179,41 @@ int proxy_scram_server_first(proxy_scram_server *s, const uint8_t *data, size_t 
     *reason = "bad_scram_client_first";
     if (!proxy_scram_copy_msg(data, len, msg, sizeof(msg)))
         return T_ERR;
-    /* gs2-header: ("n" | "y") "," [authzid] "," */
-    const char *bare;
-    if ((msg[0] != 'n' && msg[0] != 'y') || msg[1] != ',') {
+    /* gs2-header: ("p=" cb-name | "n" | "y") "," [authzid] "," */
+    static const char cb_name[] = "p=tls-server-end-point,";
+    const char *after_flag;
+    if (s->plus_selected) {
+        if (strncmp(msg, cb_name, sizeof(cb_name) - 1) != 0) {
+            *reason = msg[0] == 'p' ? "scram_channel_binding_type_unsupported"
+                                    : "scram_plus_without_channel_binding";
+            return T_ERR;
+        }
+        after_flag = msg + sizeof(cb_name) - 1;
+    } else if ((msg[0] == 'n' || msg[0] == 'y') && msg[1] == ',') {
+        if (msg[0] == 'y' && s->plus_offered) {
+            *reason = "scram_channel_binding_downgrade";
+            return T_ERR;
+        }
+        after_flag = msg + 2;
+    } else {
         if (msg[0] == 'p')
-            *reason = "scram_channel_binding_unsupported";
+            *reason = "scram_channel_binding_without_plus";
         return T_ERR;
     }
-    bare = strchr(msg + 2, ',');
-    if (!bare)
-        return T_ERR;
+    const char *bare = strchr(after_flag, ',');
+    if (!bare || bare != after_flag)
+        return T_ERR; /* an authzid: Postgres does not use it */
     bare++;
     size_t gs2len = (size_t)(bare - msg);
-    if (gs2len > 8)
-        return T_ERR; /* an authzid: Postgres does not use it */
-    proxy_scram_b64_encode((const uint8_t *)msg, gs2len, s->gs2_b64, sizeof(s->gs2_b64));
+    uint8_t cbind_input[64 + SCRAM_CBIND_MAX];
+    if (gs2len + s->cbind_len > sizeof(cbind_input) || (s->plus_selected && s->cbind_len == 0))
+        return T_ERR;
+    memcpy(cbind_input, msg, gs2len);
+    if (s->plus_selected)
+        memcpy(cbind_input + gs2len, s->cbind, s->cbind_len);
+    if (proxy_scram_b64_encode(cbind_input, gs2len + (s->plus_selected ? s->cbind_len : 0), s->cbind_b64,
+                               sizeof(s->cbind_b64)) < 0)
+        return T_ERR;
     size_t nlen;
     const char *cnonce = proxy_scram_attr(bare, 'r', &nlen);
     if (strncmp(bare, "n=", 2) != 0 || !cnonce || nlen == 0 || nlen > 200)
@@ -209,7 +244,7 @@ int proxy_scram_server_final(proxy_scram_server *s, const uint8_t *data, size_t 
     const char *proof = proxy_scram_attr(msg, 'p', &plen);
     if (!c || !r || !proof || proof[plen] != '\0' || proof - msg < 3 || proof[-3] != ',')
         return T_ERR;
-    if (clen != strlen(s->gs2_b64) || memcmp(c, s->gs2_b64, clen) != 0) {
+    if (clen != strlen(s->cbind_b64) || memcmp(c, s->cbind_b64, clen) != 0) {
         *reason = "scram_channel_binding_mismatch";
         return T_ERR;
     }

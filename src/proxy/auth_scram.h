@@ -1,8 +1,10 @@
 /*
- * auth_scram.h - SCRAM-SHA-256 (RFC 5802/7677, as Postgres speaks it, without
- * channel binding) on both sides of the proxy: as a server verifying clients
- * against stored secrets, and as a client logging in to the upstream database
- * with a password. Also the two MD5 password hashes Postgres uses.
+ * auth_scram.h - SCRAM-SHA-256 (RFC 5802/7677, as Postgres speaks it) on both
+ * sides of the proxy: as a server verifying clients against stored secrets,
+ * also SCRAM-SHA-256-PLUS with tls-server-end-point channel binding (RFC
+ * 5929) for clients on TLS; and as a client logging in to the upstream
+ * database with a password (without channel binding). Also the two MD5
+ * password hashes Postgres uses.
  *
  * All state lives in fixed-size caller-owned structs; nothing allocates.
  * Crypto is OpenSSL's (PBKDF2, HMAC, SHA-256, MD5, RAND_bytes).
@@ -16,6 +18,8 @@
 #define SCRAM_KEY_LEN 32
 #define SCRAM_MSG_MAX 512
 #define SCRAM_MECHANISM "SCRAM-SHA-256"
+#define SCRAM_MECHANISM_PLUS "SCRAM-SHA-256-PLUS"
+#define SCRAM_CBIND_MAX 64 /* the largest digest a certificate's end point can use */
 #define SCRAM_DEFAULT_ITERATIONS 4096
 
 typedef struct proxy_scram_keys {
@@ -36,16 +40,34 @@ void proxy_scram_mock_keys(proxy_scram_keys *keys);
 
 typedef struct proxy_scram_server {
     proxy_scram_keys keys;
+    /* set by the caller before step 1 */
+    int plus_offered;  /* SCRAM-SHA-256-PLUS was advertised (client is on TLS) */
+    int plus_selected; /* the client chose SCRAM-SHA-256-PLUS */
+    uint8_t cbind[SCRAM_CBIND_MAX]; /* tls-server-end-point data when plus_selected */
+    size_t cbind_len;
+    /* filled by the steps */
     char client_first_bare[SCRAM_MSG_MAX];
     char server_first[SCRAM_MSG_MAX];
-    char gs2_b64[16]; /* expected c= value */
+    char cbind_b64[192]; /* expected c= value: base64(gs2 header + binding data) */
     char nonce[SCRAM_MSG_MAX];
 } proxy_scram_server;
 
 /*
- * Server step 1: S->keys must be set. Reads the client-first message DATA/LEN
- * and writes the server-first message (NUL-terminated) into OUT. Returns T_OK,
- * or T_ERR with a static REASON for a malformed message.
+ * Writes the tls-server-end-point channel binding data of CERT (an X509 *,
+ * our own certificate) into OUT: the certificate's DER hashed with its
+ * signature's digest (SHA-256 when that is MD5 or SHA-1), as Postgres and
+ * libpq compute it. Returns T_OK, or T_ERR when the digest is unknown.
+ */
+int proxy_scram_tls_end_point(const void *cert, uint8_t out[SCRAM_CBIND_MAX], size_t *len);
+
+/*
+ * Server step 1: S->keys and the plus_* / cbind fields must be set. Reads the
+ * client-first message DATA/LEN and writes the server-first message
+ * (NUL-terminated) into OUT. Returns T_OK, or T_ERR with a static REASON for
+ * a malformed message or a channel-binding violation: "p=" without the PLUS
+ * mechanism or with another type than tls-server-end-point, PLUS without
+ * "p=", or "y" (client could bind but thinks we cannot) when PLUS was
+ * offered, which is a downgrade (RFC 5802 section 6).
  */
 int proxy_scram_server_first(proxy_scram_server *s, const uint8_t *data, size_t len, char *out,
                              size_t outlen, const char **reason);

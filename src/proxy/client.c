@@ -193,8 +193,13 @@ static void proxy_client_on_startup(proxy_session *s, const proto_startup *st)
         s->state = PS_AUTH_MD5;
         return;
     case PROXY_AUTH_SCRAM: {
+        /* on TLS, channel binding is offered first, as Postgres does */
         static const char mechs[] = SCRAM_MECHANISM "\0";
-        proto_put_auth(out, PQ_AUTH_SASL, mechs, sizeof(mechs));
+        static const char mechs_tls[] = SCRAM_MECHANISM_PLUS "\0" SCRAM_MECHANISM "\0";
+        if (s->client_tls)
+            proto_put_auth(out, PQ_AUTH_SASL, mechs_tls, sizeof(mechs_tls));
+        else
+            proto_put_auth(out, PQ_AUTH_SASL, mechs, sizeof(mechs));
         s->state = PS_AUTH_SASL_INIT;
         return;
     }
@@ -239,7 +244,8 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
         proxy_client_protocol_error(s, "bad_sasl_initial_response");
         return;
     }
-    if (strcmp(mech, SCRAM_MECHANISM) != 0) {
+    bool plus = s->client_tls && strcmp(mech, SCRAM_MECHANISM_PLUS) == 0;
+    if (!plus && strcmp(mech, SCRAM_MECHANISM) != 0) {
         proxy_session_fail(s, "28000", "client selected an invalid SASL authentication mechanism",
                            "bad_sasl_mechanism");
         return;
@@ -248,6 +254,17 @@ static void proxy_client_on_sasl_init(proxy_session *s, const uint8_t *body, siz
     if (!s->scram) {
         proxy_session_close_after_flush(s, "out_of_memory");
         return;
+    }
+    s->scram->plus_offered = s->client_tls;
+    s->scram->plus_selected = plus;
+    if (plus) {
+        SSL *ssl = bufferevent_openssl_get_ssl(s->cbev);
+        if (!ssl || proxy_scram_tls_end_point(SSL_get_certificate(ssl), s->scram->cbind,
+                                              &s->scram->cbind_len) != T_OK) {
+            proxy_session_fail(s, "28000", "could not compute the TLS channel binding data",
+                               "scram_channel_binding_unavailable");
+            return;
+        }
     }
     proxy_user *u = proxy_users_find(s->ctx->settings->users, s->user);
     int rc = T_ERR;

@@ -10,6 +10,7 @@
 #include "connectors/connector.h"
 #include "http/http_client.h"
 #include "http/http_server.h"
+#include "http/request_budget.h"
 #include "http/token_bucket.h"
 #include "writethrough/writethrough.h"
 #include "pg/pgconn.h"
@@ -44,6 +45,7 @@ typedef struct sync_worker {
     conn_schema *schema;
     char target[64];
     token_bucket bucket;
+    request_budget *budget; /* the credential's, shared with other processes */
     http_client http;
     bool holds_lease, tables_ready, steady;
     int64_t next_lease_ms, next_step_ms, backoff_ms;
@@ -907,6 +909,8 @@ static int engine_open(sync_engine *e, const tether_config *cfg, volatile sig_at
             return T_ERR;
         w->http.stop = stop;
         w->http.daily_budget = sc->daily_request_budget;
+        w->budget = request_budget_for_sync(sc, cfg->database, cfg->state_schema);
+        w->http.budget = w->budget;
         if (sc->database && *sc->database && (!cfg->database || strcmp(sc->database, cfg->database) != 0))
             log_warn("sync.database_ignored",
                      "sync=%s detail=\"one database per process: [tether] database is used\"", sc->name);
@@ -966,6 +970,7 @@ static void engine_close(sync_engine *e)
         if (w->self)
             w->ops->close(w->self);
         http_client_cleanup(&w->http);
+        request_budget_close(w->budget);
         conn_changes_free(&w->queue);
         free(w->schema);
         pthread_mutex_destroy(&w->qlock);

@@ -76,6 +76,7 @@ static const config_key config_keys[] = {
     {SCOPE_SYNC, "safety_window_ms", KEY_INT, "5000", false, S(safety_window_ms), 0, 3600000},
     {SCOPE_SYNC, "rate_backfill", KEY_DOUBLE, "50", false, S(rate_backfill), 0, 0},
     {SCOPE_SYNC, "rate_steady", KEY_DOUBLE, "10", false, S(rate_steady), 0, 0},
+    {SCOPE_SYNC, "credential_rate", KEY_DOUBLE, "0", false, S(credential_rate), 0, 0},
     {SCOPE_SYNC, "daily_request_budget", KEY_INT, "0", false, S(daily_request_budget), 0, INT_MAX},
     {SCOPE_SYNC, "page_size", KEY_INT, "100", false, S(page_size), 1, 2000},
     {SCOPE_SYNC, "max_rows_per_write", KEY_INT, "0", false, S(max_rows_per_write), 0, 10000},

@@ -47,6 +47,8 @@ typedef struct sync_config {
     int safety_window_ms;
     double rate_backfill;    /* requests/s during backfill */
     double rate_steady;      /* requests/s in steady state */
+    double credential_rate;  /* requests/s shared by every process on this credential;
+                              * 0 = max(rate_backfill, rate_steady) */
     int daily_request_budget; /* 0 = unlimited */
     int page_size;
     int max_rows_per_write;  /* proxy: rows per statement, 0 = connector default */

@@ -11,6 +11,7 @@
 #include "writethrough/writethrough.h"
 
 #include "http/http_client.h"
+#include "http/request_budget.h"
 #include "http/token_bucket.h"
 #include "pg/pgconn.h"
 #include "util/common.h"
@@ -30,6 +31,7 @@
 typedef struct wt_slot {
     wt_target t;
     token_bucket bucket;
+    request_budget *budget; /* the credential's, shared with the syncs */
     http_client http;
     bool http_ready;
 } wt_slot;
@@ -136,6 +138,8 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
             goto failed;
         }
         s->http_ready = true;
+        s->budget = request_budget_for_sync(sc, wt->url, cfg->state_schema);
+        s->http.budget = s->budget;
         s->http.timeout_ms = timeout_ms;
         s->http.max_attempts = (int)attempts;
         s->http.backoff_max_ms = 2000;
@@ -186,6 +190,7 @@ void wt_engine_free(wt_engine *wt)
         free(s->t.schema);
         if (s->http_ready)
             http_client_cleanup(&s->http);
+        request_budget_close(s->budget);
     }
     free(wt->slots);
     if (wt->conn)

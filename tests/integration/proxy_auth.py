@@ -48,6 +48,17 @@ with psycopg.connect(p.dsn("pguser", "pg-pw")) as c:
 with psycopg.connect(p.dsn('we"ird', "q-pw")) as c:
     check(one(c, "select 1") == 1, "quoted user name")
 must_fail(p.dsn("alice", "wrong", sslmode="require"), 'password authentication failed for user "alice"')
+# channel binding: SCRAM-SHA-256-PLUS with tls-server-end-point on TLS (libpq
+# refuses to finish unless the server proved the binding)
+for user, pw in (("alice", "alice-pw"), ("carol", "carol-pw"), ("pguser", "pg-pw")):
+    with psycopg.connect(p.dsn(user, pw, sslmode="require", channel_binding="require")) as c:
+        check(one(c, "select 1") == 1, f"channel_binding=require over TLS ({user})")
+with psycopg.connect(p.dsn("alice", "alice-pw", sslmode="require", channel_binding="disable")) as c:
+    check(one(c, "select 1") == 1, "plain SCRAM over TLS when the client does not bind")
+must_fail(p.dsn("alice", "wrong", sslmode="require", channel_binding="require"),
+          'password authentication failed for user "alice"')
+must_fail(p.dsn("nobody", "x", sslmode="require", channel_binding="require"), "password authentication failed")
+must_fail(p.dsn("alice", "alice-pw", sslmode="disable", channel_binding="require"), "channel binding")
 must_fail(p.dsn("bob", "bob-pw"), "password authentication failed")  # md5 secret cannot do SCRAM
 must_fail(p.dsn("nobody", "x"), "password authentication failed")
 check("event=proxy.users.unusable count=1" in p.text(), "the md5 entry is flagged as unusable with scram")

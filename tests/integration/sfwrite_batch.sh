@@ -60,5 +60,5 @@ echo "$err" | grep -q "Error creating contact: INVALID_EMAIL_ADDRESS.*(2 of 3 ro
 assert_eq "2" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name LIKE 'Good%'")" "valid creates kept"
 assert_eq "0" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name = 'Bad'")" "invalid create not written"
 
-sfw_proxy_stop
+px_proxy_stop
 echo "PASS sfwrite_batch"

@@ -43,7 +43,7 @@ WORK_LOG="$WORK/proxy.log"
 start_proxy "$WORK_LOG" -c "$WORK/tether.ini" || { cat "$WORK_LOG" >&2; fail "proxy (config file) did not start"; }
 px "UPDATE salesforce.contact SET title = 'From config' WHERE id = '$cid'" >/dev/null
 assert_eq "From config" "$(sf_field Contact "$cid" Title)" "write with the config file's credentials"
-sfw_proxy_stop
+px_proxy_stop
 
 # 2. variables only, with --source
 TETHER_SYNC_SALESFORCE_LOGIN_URL=$EMU_URL TETHER_SYNC_SALESFORCE_CLIENT_ID=tether-sf-client \
@@ -52,7 +52,7 @@ TETHER_SYNC_SALESFORCE_PASSWORD=tether-sf-password \
   start_proxy "$WORK_LOG" --source salesforce || { cat "$WORK_LOG" >&2; fail "proxy (variables) did not start"; }
 px "UPDATE salesforce.contact SET title = 'From env' WHERE id = '$cid'" >/dev/null
 assert_eq "From env" "$(sf_field Contact "$cid" Title)" "write with the variables' credentials"
-sfw_proxy_stop
+px_proxy_stop
 ! grep -q "tether-sf-password\|tether-sf-secret" "$WORK_LOG" || fail "a secret is in the proxy's log"
 
 # 3. a wrong password: the proxy does not start, and says why

@@ -34,5 +34,5 @@ echo "$err" | grep -q "08006" || fail "all-503 SQLSTATE: $err"
 echo "$err" | grep -q "(0 of 2 rows applied)" || fail "all-503 message: $err"
 assert_eq "0" "$(px "SELECT count(*) FROM salesforce.contact WHERE title = 'Never'")" "nothing written"
 curl -sf -X POST "$EMU_URL/_emulator/faults" -d '{"error_503_rate":0}' >/dev/null
-sfw_proxy_stop
+px_proxy_stop
 echo "PASS sfwrite_faults"

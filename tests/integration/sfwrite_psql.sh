@@ -100,5 +100,5 @@ echo "$err" | grep -q "53400" || fail "limit SQLSTATE: $err"
 echo "$err" | grep -q "Error updating contact $cid: REQUEST_LIMIT_EXCEEDED" || fail "limit message: $err"
 [ "$(px "SELECT title FROM salesforce.contact WHERE id = '$cid'")" != "Limited" ] || fail "written despite the limit"
 
-sfw_proxy_stop
+px_proxy_stop
 echo "PASS sfwrite_psql"

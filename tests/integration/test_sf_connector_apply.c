@@ -303,6 +303,65 @@ static void test_create_never_twice(void **state)
     fixture_close(fx);
 }
 
+/*
+ * The same for composite batches: a batch of creates whose answer is cut
+ * short is looked up row by row, so every record that exists at the API is
+ * reported as created (with its id), none twice, and a row reported as not
+ * created really does not exist (its retry is safe). Two rows with identical
+ * fields in one batch are matched to two different records.
+ */
+static void test_batch_create_never_twice(void **state)
+{
+    (void)state;
+    fixture *fx = fixture_open("tether-sf-password");
+    fx->http.max_attempts = 30; /* the lookups themselves must get through the faults */
+    char err[256];
+    assert_int_equal(fx->ops->describe(fx->self, &fx->schema, err, sizeof(err)), T_OK);
+    const conn_collection *contact = &fx->schema.colls[conn_schema_find(&fx->schema, "contact")];
+    enum { BATCHES = 6, ROWS = 5 };
+    char names[BATCHES][ROWS][32];
+    conn_write w[BATCHES][ROWS];
+    json_t *fields[BATCHES][ROWS];
+    emu_faults("{\"truncate_rate\":0.5}");
+    for (int b = 0; b < BATCHES; b++) {
+        memset(w[b], 0, sizeof(w[b]));
+        for (int i = 0; i < ROWS; i++) {
+            /* rows 3 and 4 of each batch are twins */
+            snprintf(names[b][i], sizeof(names[b][i]), "Batch%d_%d", b, i == 4 ? 3 : i);
+            fields[b][i] = json_pack("{s:s}", "LastName", names[b][i]);
+            w[b][i].op = CONN_WRITE_CREATE;
+            w[b][i].fields = fields[b][i];
+        }
+        fx->ops->apply_batch(fx->self, contact, w[b], ROWS);
+    }
+    emu_faults("{\"truncate_rate\":0}");
+    for (int b = 0; b < BATCHES; b++) {
+        int ok_named[ROWS] = {0};
+        for (int i = 0; i < ROWS; i++) {
+            if (w[b][i].ok) {
+                assert_non_null(w[b][i].canonical);
+                const char *id = json_string_value(json_object_get(w[b][i].canonical, "id"));
+                assert_non_null(id);
+                for (int j = 0; j < i; j++)
+                    if (w[b][j].ok)
+                        assert_string_not_equal(id, json_string_value(json_object_get(w[b][j].canonical, "id")));
+                ok_named[i == 4 ? 3 : i]++;
+            } else {
+                print_message("batch %d row %d: %s %s\n", b, i, w[b][i].error.code, w[b][i].error.message);
+                assert_string_not_equal(w[b][i].error.code, "UNKNOWN_OUTCOME");
+            }
+        }
+        for (int i = 0; i < ROWS; i++) {
+            json_decref(w[b][i].canonical);
+            json_decref(fields[b][i]);
+        }
+        /* what the API holds is exactly what was reported created */
+        for (int i = 0; i < 4; i++)
+            assert_int_equal(count_named(fx, contact, names[b][i]), ok_named[i]);
+    }
+    fixture_close(fx);
+}
+
 static void test_bad_credentials(void **state)
 {
     (void)state;
@@ -320,6 +379,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_crud_and_errors),
         cmocka_unit_test(test_create_never_twice),
+        cmocka_unit_test(test_batch_create_never_twice),
         cmocka_unit_test(test_bad_credentials),
     };
     int rc = cmocka_run_group_tests(tests, emu_start, emu_stop);

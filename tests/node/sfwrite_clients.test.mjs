@@ -5,34 +5,14 @@
 // INSERT ... RETURNING the API's values, read-after-write on the same
 // connection, a 150-row UPDATE with one bound array going through the
 // composite API, a partial failure, and an API error inside a transaction.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
+import { useWriteFixture } from './write_fixture.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const envSh = path.join(here, '..', 'integration', 'sfwrite_tools', 'env.sh');
-const work = mkdtempSync(path.join(tmpdir(), 'tether-node-sfwrite.'));
-const env = {};
-
-before(() => {
-  const out = execFileSync(envSh, ['start', work]).toString();
-  for (const line of out.trim().split('\n')) {
-    const i = line.indexOf('=');
-    env[line.slice(0, i)] = line.slice(i + 1);
-  }
-});
-after(() => {
-  execFileSync(envSh, ['stop', work]);
-  rmSync(work, { recursive: true, force: true });
-});
-
-const conn = () => ({ host: '127.0.0.1', port: Number(env.PX_PORT), user: 'postgres', password: 'postgres',
-  database: process.env.PGDATABASE });
+const { env, work, conn } = useWriteFixture('salesforce');
 
 let token = null;
 async function sf(p) {

@@ -5,35 +5,13 @@
 // connection), named prepared statements, INSERT ... RETURNING the API's
 // id, DELETE, a transaction (NOTICE, rollback keeps the API write, an API
 // error aborts the block), and postgres.js pipelining several writes.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 import postgres from 'postgres';
+import { useWriteFixture } from './write_fixture.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-const envSh = path.join(here, '..', 'integration', 'write_tools', 'env.sh');
-const work = mkdtempSync(path.join(tmpdir(), 'tether-node-write.'));
-const env = {};
-
-before(() => {
-  const out = execFileSync(envSh, ['start', work]).toString();
-  for (const line of out.trim().split('\n')) {
-    const i = line.indexOf('=');
-    env[line.slice(0, i)] = line.slice(i + 1);
-  }
-});
-after(() => {
-  execFileSync(envSh, ['stop', work]);
-  rmSync(work, { recursive: true, force: true });
-});
-
-const conn = () => ({ host: '127.0.0.1', port: Number(env.PX_PORT), user: 'postgres', password: 'postgres',
-  database: process.env.PGDATABASE });
+const { env, conn } = useWriteFixture('stripe');
 async function api(p, method = 'GET') {
   const r = await fetch(env.EMU_URL + p, { method, headers: { Authorization: 'Bearer sk_test_tether' } });
   return r.json();

@@ -10,6 +10,8 @@
 #include <cmocka.h>
 
 #include "proxy/auth_scram.h"
+
+#include <openssl/evp.h>
 #include "proxy/auth_users.h"
 #include "proxy/proto.h"
 #include "util/common.h"
@@ -252,7 +254,7 @@ static void test_scram(void **state)
                                               (const uint8_t *)"p=tls-server-end-point,,n=,r=x", 30,
                                               out, sizeof(out), &reason),
                      T_ERR);
-    assert_string_equal(reason, "scram_channel_binding_unsupported");
+    assert_string_equal(reason, "scram_channel_binding_without_plus");
     assert_int_equal(
         proxy_scram_server_first(&srv, (const uint8_t *)"n,,n=", 5, out, sizeof(out), &reason),
         T_ERR);
@@ -263,6 +265,56 @@ static void test_scram(void **state)
                                               out, sizeof(out), &reason),
                      T_ERR);
     assert_string_equal(reason, "scram_nonce_mismatch");
+}
+
+/* SCRAM-SHA-256-PLUS: which gs2 headers pass, and the c= value the proof must carry. */
+static void test_scram_channel_binding(void **state)
+{
+    (void)state;
+    char out[SCRAM_MSG_MAX];
+    const char *reason = NULL;
+    proxy_scram_server srv;
+#define FIRST(msg) proxy_scram_server_first(&srv, (const uint8_t *)(msg), strlen(msg), out, sizeof(out), &reason)
+    /* on TLS, PLUS offered but the client chose plain SCRAM */
+    memset(&srv, 0, sizeof(srv));
+    proxy_scram_mock_keys(&srv.keys);
+    srv.plus_offered = 1;
+    assert_int_equal(FIRST("n,,n=,r=abc"), T_OK); /* client without binding support: fine */
+    assert_string_equal(srv.cbind_b64, "biws"); /* base64("n,,") */
+    assert_int_equal(FIRST("y,,n=,r=abc"), T_ERR);
+    assert_string_equal(reason, "scram_channel_binding_downgrade");
+    /* not on TLS: "y" is what a binding-capable client says, and is fine */
+    srv.plus_offered = 0;
+    assert_int_equal(FIRST("y,,n=,r=abc"), T_OK);
+    assert_string_equal(srv.cbind_b64, "eSws");
+    /* PLUS selected */
+    srv.plus_offered = 1;
+    srv.plus_selected = 1;
+    srv.cbind_len = 32;
+    memset(srv.cbind, 0x11, 32);
+    assert_int_equal(FIRST("n,,n=,r=abc"), T_ERR);
+    assert_string_equal(reason, "scram_plus_without_channel_binding");
+    assert_int_equal(FIRST("p=tls-unique,,n=,r=abc"), T_ERR);
+    assert_string_equal(reason, "scram_channel_binding_type_unsupported");
+    assert_int_equal(FIRST("p=tls-server-end-point,a=someone,n=,r=abc"), T_ERR); /* authzid */
+    assert_int_equal(FIRST("p=tls-server-end-point,,n=,r=abc"), T_OK);
+    /* c= must be base64("p=tls-server-end-point,," + the 32 binding bytes) */
+    uint8_t expect_raw[24 + 32];
+    memcpy(expect_raw, "p=tls-server-end-point,,", 24);
+    memset(expect_raw + 24, 0x11, 32);
+    char expect[128];
+    EVP_EncodeBlock((unsigned char *)expect, expect_raw, sizeof(expect_raw));
+    assert_string_equal(srv.cbind_b64, expect);
+    char final[SCRAM_MSG_MAX + 32];
+    snprintf(final, sizeof(final), "c=biws,r=%s,p=AAAA", srv.nonce);
+    assert_int_equal(proxy_scram_server_final(&srv, (const uint8_t *)final, strlen(final), out, sizeof(out),
+                                              &reason),
+                     T_ERR);
+    assert_string_equal(reason, "scram_channel_binding_mismatch"); /* binding stripped by a middlebox */
+    /* PLUS without binding data (caller bug) is refused, not silently unbound */
+    srv.cbind_len = 0;
+    assert_int_equal(FIRST("p=tls-server-end-point,,n=,r=abc"), T_ERR);
+#undef FIRST
 }
 
 static void test_md5(void **state)
@@ -287,7 +339,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_frame_header), cmocka_unit_test(test_startup),
         cmocka_unit_test(test_builders),     cmocka_unit_test(test_users),
-        cmocka_unit_test(test_scram),        cmocka_unit_test(test_md5),
+        cmocka_unit_test(test_scram),
+        cmocka_unit_test(test_scram_channel_binding),
+        cmocka_unit_test(test_md5),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

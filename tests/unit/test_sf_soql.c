@@ -5,7 +5,7 @@
  */
 #include "emulators/salesforce/sf_query.h"
 #include "emulators/salesforce/sf_soql.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <setjmp.h>
@@ -189,12 +189,12 @@ static void test_execute(void **state)
     run_query(&st, &qe, "SELECT Id FROM Contact ORDER BY Email DESC, Id OFFSET 2990", NULL, 10);
     /* Lower bounds that let the scan start late give the same answers. */
     sf_table *ct = sf_store_table(&st, sf_schema_object("Contact"));
-    char soql[256], stamp[SF_TIME_BUFLEN], id[SF_ID_LEN + 1];
-    sf_time_format(ct->recs[2899].stamp, stamp);
+    char soql[256], stamp[ISO_TIME_BUFLEN], id[SF_ID_LEN + 1];
+    iso_time_format_sf(ct->recs[2899].stamp, stamp);
     stamp[19] = '\0'; /* whole seconds: the literal drops the milliseconds */
     int64_t cut;
     snprintf(soql, sizeof(soql), "%sZ", stamp);
-    assert_int_equal(sf_time_parse(soql, 1, &cut), T_OK);
+    assert_int_equal(iso_time_parse(soql, 1, &cut), T_OK);
     json_int_t want = 0;
     for (uint32_t i = 0; i < ct->n; i++)
         want += ct->recs[i].stamp > cut;

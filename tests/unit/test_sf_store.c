@@ -6,7 +6,7 @@
  */
 #include "emulators/salesforce/sf_emulator.h"
 #include "emulators/salesforce/sf_store.h"
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <setjmp.h>
@@ -152,7 +152,7 @@ static void test_seed_order(void **state)
     sf_store_backdate(&st, 20000);
     assert_int_equal(sf_store_seed(&st, sf_schema_object("Account"), 10000), T_OK);
     assert_int_equal(sf_store_seed(&st, sf_schema_object("Contact"), 10000), T_OK);
-    assert_true(st.last_ms <= sf_time_now_ms());
+    assert_true(st.last_ms <= iso_time_now_ms());
     sf_table *t = sf_store_table(&st, sf_schema_object("Contact"));
     int64_t prev = 0;
     size_t n = 0;

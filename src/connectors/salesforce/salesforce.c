@@ -3,9 +3,9 @@
  * (again on 401 INVALID_SESSION_ID, then the request is retried once),
  * describe -> collections, backfill by SOQL in (SystemModstamp, Id) order
  * with a keyset cursor, polling of queryAll on SystemModstamp with a safety
- * window (IsDeleted rows become deletes), a daily request budget, and
- * writes for the proxy: single records (apply) and up to 200 records per
- * /composite/sobjects call (apply_batch).
+ * window (IsDeleted rows become deletes) and a daily request budget. The
+ * writes for the proxy (apply, apply_batch) live in sf_write.c; the instance
+ * and the helpers both files use are declared in sf_conn.h.
  *
  * Versions are SystemModstamp in unix seconds (the interface's unit); the
  * engine re-reads the safety window, so a same-second change still lands.
@@ -17,6 +17,7 @@
 #include "connectors/salesforce/salesforce.h"
 #include "util/common.h"
 #include "util/log.h"
+#include "connectors/salesforce/sf_conn.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -25,37 +26,11 @@
 #include <string.h>
 #include <time.h>
 
-#define SF_CHANGES_MAX_BATCHES 5       /* nextRecordsUrl batches per collection per poll */
-#define SF_SOQL_FIELDS_MAX 1400        /* bytes of field list in one SOQL statement */
-#define SF_LIMIT_BACKOFF_MIN_MS 1000
-#define SF_LIMIT_BACKOFF_MAX_MS 600000
-#define SF_DAY_MS 86400000LL
-#define SF_HTTP_UNAUTHORIZED 401
-#define SF_HTTP_FORBIDDEN 403
-#define SF_BODY_ATTEMPTS 5
-#define SF_CREATE_ATTEMPTS 4
-#define SF_CREATE_LOOKBACK_MS 60000
-#define SF_COMPOSITE_MAX 200            /* records per /composite/sobjects call */
-
 static const char *const sf_default_objects[] = {"Account", "Contact", "Lead", "Opportunity", "User"};
 
-typedef struct sf_conn {
-    char login_url[512];
-    char api_version[16];
-    char *client_id, *client_secret, *username, *password, *collections;
-    http_client *http;
-    int page_size;
-    pthread_mutex_t lock; /* guards everything below */
-    char instance[512];   /* instance_url of the session, "" before login */
-    char token[1024];
-    int64_t budget;       /* requests per day */
-    bool budget_hard;     /* configured explicitly: a cap, not only pacing */
-    int64_t day, day_requests;
-    int64_t next_poll_ms; /* steady-state pacing of changes() */
-    int64_t paused_until_ms, limit_backoff_ms;
-} sf_conn;
 
-static int64_t sf_now_ms(void)
+
+int64_t sf_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -162,7 +137,7 @@ static int sf_login_locked(sf_conn *s, char *err, size_t errlen)
 }
 
 /* Whether a final response is Salesforce's given error code. */
-static bool sf_is_error(const http_request *r, const char *code)
+bool sf_is_error(const http_request *r, const char *code)
 {
     json_t *first = json_is_array(r->json) ? json_array_get(r->json, 0) : NULL;
     const char *c = json_string_value(json_object_get(first, "errorCode"));
@@ -183,7 +158,7 @@ static void sf_count_locked(sf_conn *s, int64_t n, int64_t now)
  * Whether API calls are allowed now: not paused after REQUEST_LIMIT_EXCEEDED
  * and, with a configured budget, not past it today. WHY gets the reason.
  */
-static bool sf_may_call(sf_conn *s, char *why, size_t len)
+bool sf_may_call(sf_conn *s, char *why, size_t len)
 {
     int64_t now = sf_now_ms();
     pthread_mutex_lock(&s->lock);
@@ -206,7 +181,7 @@ static bool sf_may_call(sf_conn *s, char *why, size_t len)
  * Prepares R as METHOD on PATH (relative to the instance, or a full
  * "/services/..." path) with JSON expected. The auth header is set by sf_run.
  */
-static void sf_req(sf_conn *s, http_request *r, const char *method, const char *path)
+void sf_req(sf_conn *s, http_request *r, const char *method, const char *path)
 {
     char url[2048];
     pthread_mutex_lock(&s->lock);
@@ -297,7 +272,7 @@ static void sf_exec(sf_conn *s, http_request *reqs, size_t n, int64_t *used)
  * and pauses after REQUEST_LIMIT_EXCEEDED. T_ERR only when login failed
  * (ERR says why); check each r->status otherwise.
  */
-static int sf_run(sf_conn *s, http_request *reqs, size_t n, char *err, size_t errlen)
+int sf_run(sf_conn *s, http_request *reqs, size_t n, char *err, size_t errlen)
 {
     char auth[1200], old_instance[512];
     pthread_mutex_lock(&s->lock);
@@ -528,7 +503,7 @@ static int sf_infer_column(void *self, const conn_collection *coll, const char *
 }
 
 /* Appends a SOQL query string for Q to PATH, URL-encoded. */
-static void sf_query_path(const sf_conn *s, bool all, const char *q, char *path, size_t len)
+void sf_query_path(const sf_conn *s, bool all, const char *q, char *path, size_t len)
 {
     size_t o = (size_t)snprintf(path, len, "/services/data/v%s/%s?q=", s->api_version,
                                 all ? "queryAll" : "query");
@@ -559,14 +534,14 @@ static void sf_select(const conn_collection *c, char *buf, size_t len)
 }
 
 /* A record's SystemModstamp in ms, or -1. */
-static int64_t sf_record_stamp(json_t *rec)
+int64_t sf_record_stamp(json_t *rec)
 {
     int64_t ms;
     const char *v = json_string_value(json_object_get(rec, "SystemModstamp"));
     return v && sf_parse_datetime(v, &ms) == T_OK ? ms : -1;
 }
 
-static int64_t sf_version_of(int64_t ms)
+int64_t sf_version_of(int64_t ms)
 {
     return ms >= 0 ? ms / 1000 : 0;
 }
@@ -599,7 +574,7 @@ static int sf_feed_position(void *self, char *cursor, size_t len, char *err, siz
  * that reads back as the same double (currency 872.27 stays "872.27" instead
  * of becoming 872.26999999999998 in a numeric column).
  */
-static void sf_record_normalize(json_t *rec)
+void sf_record_normalize(json_t *rec)
 {
     const char *k;
     json_t *v;
@@ -893,488 +868,6 @@ static int sf_push(void *self, const conn_schema *schema, const char *signature_
     (void)out;
     snprintf(err, errlen, "salesforce syncs poll; pushed notifications are not accepted");
     return T_ERR;
-}
-
-/* GETs the record ID of COLL into *CANONICAL (with "id" added). */
-static int sf_read_record(sf_conn *s, const conn_collection *coll, const char *id,
-                          json_t **canonical, conn_api_error *api_err)
-{
-    char path[512];
-    char *esc = curl_easy_escape(NULL, id, 0);
-    snprintf(path, sizeof(path), "/services/data/v%s/sobjects/%s/%s", s->api_version,
-             coll->object_type, esc ? esc : "");
-    curl_free(esc);
-    http_request r;
-    sf_req(s, &r, "GET", path);
-    char err[256];
-    int rc = T_OK;
-    if (sf_run(s, &r, 1, err, sizeof(err)) != T_OK) {
-        api_err->http_status = 401;
-        snprintf(api_err->code, sizeof(api_err->code), "INVALID_SESSION_ID");
-        snprintf(api_err->message, sizeof(api_err->message), "%s", err);
-        rc = T_ERR;
-    } else if (r.status == 200 && json_is_object(r.json)) {
-        *canonical = json_incref(r.json);
-        sf_record_normalize(*canonical);
-        json_object_set_new(*canonical, "id", json_string(id));
-    } else {
-        sf_error_from_body(r.status, r.json, api_err);
-        if (r.status == 0)
-            snprintf(api_err->message, sizeof(api_err->message), "%s", r.error);
-        rc = T_ERR;
-    }
-    http_request_reset(&r);
-    return rc;
-}
-
-/* Appends a SOQL string literal of V (quotes and backslashes escaped). */
-static void sf_soql_literal(char *buf, size_t len, const char *v)
-{
-    size_t o = strlen(buf);
-    if (o + 2 >= len)
-        return;
-    buf[o++] = '\'';
-    for (; *v && o + 3 < len; v++) {
-        if (*v == '\'' || *v == '\\')
-            buf[o++] = '\\';
-        buf[o++] = *v;
-    }
-    buf[o++] = '\'';
-    buf[o] = '\0';
-}
-
-/*
- * After a create whose outcome is unknown (no answer, 5xx, or a 2xx without
- * a readable id): looks for a record of COLL created since SINCE_MS whose
- * short text, number and boolean FIELDS equal the ones sent. Returns T_OK
- * with its id in NEWID, T_ERR when there is none, or 1 when the lookup itself
- * failed (then nobody knows: do not create again).
- */
-static int sf_create_lookup(sf_conn *s, const conn_collection *coll, json_t *fields,
-                            int64_t since_ms, char *newid, size_t idlen)
-{
-    size_t cap = 8192;
-    char *soql = malloc(cap), *path = malloc(3 * cap);
-    if (!soql || !path)
-        abort();
-    char ts[40];
-    sf_format_datetime(since_ms, ts, sizeof(ts));
-    snprintf(soql, cap, "SELECT Id FROM %s WHERE CreatedDate >= %s", coll->object_type, ts);
-    const char *k;
-    json_t *v;
-    json_object_foreach(fields, k, v) {
-        size_t o = strlen(soql);
-        if (o + 600 >= cap)
-            break;
-        if (json_is_string(v) && strlen(json_string_value(v)) <= 255) {
-            snprintf(soql + o, cap - o, " AND %s = ", k);
-            sf_soql_literal(soql, cap, json_string_value(v));
-        } else if (json_is_boolean(v)) {
-            snprintf(soql + o, cap - o, " AND %s = %s", k, json_is_true(v) ? "true" : "false");
-        } else if (json_is_integer(v)) {
-            snprintf(soql + o, cap - o, " AND %s = %lld", k, (long long)json_integer_value(v));
-        }
-    }
-    size_t o = strlen(soql);
-    snprintf(soql + o, cap - o, " ORDER BY CreatedDate DESC, Id DESC LIMIT 1");
-    sf_query_path(s, false, soql, path, 3 * cap);
-    http_request r;
-    sf_req(s, &r, "GET", path);
-    char err[256];
-    int rc = 1;
-    if (sf_run(s, &r, 1, err, sizeof(err)) == T_OK && r.status == 200) {
-        json_t *rec = json_array_get(json_object_get(r.json, "records"), 0);
-        const char *id = json_string_value(json_object_get(rec, "Id"));
-        if (id) {
-            snprintf(newid, idlen, "%s", id);
-            rc = T_OK;
-        } else if (json_is_array(json_object_get(r.json, "records"))) {
-            rc = T_ERR;
-        }
-    }
-    http_request_reset(&r);
-    free(soql);
-    free(path);
-    return rc;
-}
-
-/*
- * Puts Salesforce's error code in front of E's message ("INVALID_EMAIL_ADDRESS:
- * Email: invalid email address: bad@"), the way Salesforce tools print errors.
- */
-static void sf_error_words(conn_api_error *e)
-{
-    if (strcmp(e->code, "REQUEST_LIMIT_EXCEEDED") == 0)
-        e->rate_limited = true;
-    if (!e->code[0] || strncmp(e->message, e->code, strlen(e->code)) == 0)
-        return;
-    char msg[sizeof(e->message)];
-    snprintf(msg, sizeof(msg), "%s: %.*s", e->code, (int)(sizeof(msg) - sizeof(e->code) - 3),
-             e->message);
-    memcpy(e->message, msg, sizeof(msg));
-}
-
-static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op op, const char *id,
-                        json_t *fields, json_t **canonical, conn_api_error *api_err);
-
-/*
- * Versions an accepted write like the sync versions the same record: by its
- * SystemModstamp (seconds), so a later poll of that change is a no-op and an
- * older one never wins. Records without one keep the HTTP Date fallback.
- */
-static void sf_stamp_version(json_t *canonical, conn_api_error *e)
-{
-    int64_t ms = sf_record_stamp(canonical);
-    if (ms >= 0)
-        e->server_time = sf_version_of(ms);
-}
-
-static int sf_apply(void *self, const conn_collection *coll, conn_write_op op, const char *id,
-                    json_t *fields, json_t **canonical, conn_api_error *api_err)
-{
-    int rc = sf_apply_one(self, coll, op, id, fields, canonical, api_err);
-    if (rc != T_OK)
-        sf_error_words(api_err);
-    else
-        sf_stamp_version(*canonical, api_err);
-    return rc;
-}
-
-static int sf_apply_one(void *self, const conn_collection *coll, conn_write_op op, const char *id,
-                        json_t *fields, json_t **canonical, conn_api_error *api_err)
-{
-    sf_conn *s = self;
-    memset(api_err, 0, sizeof(*api_err));
-    *canonical = NULL;
-    if (op != CONN_WRITE_CREATE && (!id || !*id)) {
-        snprintf(api_err->code, sizeof(api_err->code), "MALFORMED_ID");
-        snprintf(api_err->message, sizeof(api_err->message), "an update or delete needs the record id");
-        return T_ERR;
-    }
-    char why[160];
-    if (!sf_may_call(s, why, sizeof(why))) {
-        api_err->http_status = SF_HTTP_FORBIDDEN;
-        snprintf(api_err->code, sizeof(api_err->code), "REQUEST_LIMIT_EXCEEDED");
-        snprintf(api_err->message, sizeof(api_err->message), "%s", why);
-        return T_ERR;
-    }
-    char path[512];
-    char *esc = id ? curl_easy_escape(NULL, id, 0) : NULL;
-    if (op == CONN_WRITE_CREATE)
-        snprintf(path, sizeof(path), "/services/data/v%s/sobjects/%s", s->api_version, coll->object_type);
-    else
-        snprintf(path, sizeof(path), "/services/data/v%s/sobjects/%s/%s", s->api_version,
-                 coll->object_type, esc ? esc : "");
-    curl_free(esc);
-    const char *method = op == CONN_WRITE_CREATE ? "POST" : op == CONN_WRITE_UPDATE ? "PATCH" : "DELETE";
-    http_request r;
-    sf_req(s, &r, method, path);
-    char *body = NULL;
-    if (op != CONN_WRITE_DELETE)
-        body = fields ? json_dumps(fields, JSON_COMPACT) : strdup("{}");
-    if (op != CONN_WRITE_DELETE && !body)
-        abort();
-    r.body = body;
-    if (body)
-        r.headers[2] = "Content-Type: application/json";
-    /* 204 has no body: only a create's answer is JSON */
-    r.expect_json = op == CONN_WRITE_CREATE;
-    char err[256];
-    int rc = T_OK;
-    char newid[64] = "";
-    int64_t since = sf_now_ms() - SF_CREATE_LOOKBACK_MS;
-    int run_rc;
-    if (op == CONN_WRITE_CREATE) {
-        /*
-         * A create is never re-sent blindly: one attempt at a time, and after
-         * an unknown outcome the record is looked up before creating again.
-         */
-        int saved = s->http->max_attempts;
-        for (int attempt = 1;; attempt++) {
-            s->http->max_attempts = 1;
-            run_rc = sf_run(s, &r, 1, err, sizeof(err));
-            s->http->max_attempts = saved;
-            const char *nid = json_string_value(json_object_get(r.json, "id"));
-            bool unknown = run_rc == T_OK && (r.status == 0 || r.status >= 500 ||
-                                              (r.status >= 200 && r.status < 300 && !nid));
-            if (!unknown || attempt >= SF_CREATE_ATTEMPTS)
-                break;
-            int found = sf_create_lookup(s, coll, fields, since, newid, sizeof(newid));
-            log_warn("salesforce.create_unknown", "object=%s status=%ld found=%s", coll->object_type,
-                     r.status, found == T_OK ? "true" : found == T_ERR ? "false" : "unknown");
-            if (found != T_ERR)
-                break; /* found it, or cannot tell: never risk a second record */
-            struct timespec pause = {0, 200L * 1000000L * attempt};
-            nanosleep(&pause, NULL);
-            char url[sizeof(r.url)];
-            memcpy(url, r.url, sizeof(url));
-            http_request_reset(&r);
-            http_request_init(&r, "POST", url);
-            r.body = body;
-            r.headers[2] = "Content-Type: application/json";
-            r.expect_json = true;
-        }
-    } else {
-        run_rc = sf_run(s, &r, 1, err, sizeof(err));
-    }
-    bool gone_on_retry = op == CONN_WRITE_DELETE && r.attempts > 1 && r.status == 404 &&
-                         sf_is_error(&r, "ENTITY_IS_DELETED");
-    if (newid[0]) {
-        /* found by the lookup after an unknown outcome */
-    } else if (run_rc != T_OK) {
-        api_err->http_status = SF_HTTP_UNAUTHORIZED;
-        snprintf(api_err->code, sizeof(api_err->code), "INVALID_SESSION_ID");
-        snprintf(api_err->message, sizeof(api_err->message), "%s", err);
-        rc = T_ERR;
-    } else if ((r.status >= 200 && r.status < 300) || gone_on_retry) {
-        if (op == CONN_WRITE_CREATE) {
-            const char *nid = json_string_value(json_object_get(r.json, "id"));
-            snprintf(newid, sizeof(newid), "%s", nid ? nid : "");
-        }
-    } else {
-        json_t *j = r.json ? json_incref(r.json) : (r.resp ? json_loads(r.resp, 0, NULL) : NULL);
-        sf_error_from_body(r.status, j, api_err);
-        if (j)
-            json_decref(j);
-        if (r.status == 0)
-            snprintf(api_err->message, sizeof(api_err->message), "%s", r.error);
-        rc = T_ERR;
-    }
-    http_request_reset(&r);
-    free(body);
-    if (rc != T_OK)
-        return rc;
-    if (op == CONN_WRITE_DELETE) {
-        *canonical = json_pack("{s:s,s:s,s:b}", "id", id, "Id", id, "IsDeleted", 1);
-        return T_OK;
-    }
-    if (op == CONN_WRITE_CREATE && !newid[0]) {
-        snprintf(api_err->message, sizeof(api_err->message), "create answered without an id");
-        return T_ERR;
-    }
-    return sf_read_record(s, coll, op == CONN_WRITE_CREATE ? newid : id, canonical, api_err);
-}
-
-/* Marks writes W[0..N) that have no outcome yet as failed with E. */
-static void sf_batch_fail_all(conn_write *w, size_t n, const conn_api_error *e)
-{
-    for (size_t i = 0; i < n; i++) {
-        if (w[i].ok || w[i].error.code[0] || w[i].error.message[0])
-            continue;
-        w[i].error = *e;
-        sf_error_words(&w[i].error);
-    }
-}
-
-/*
- * Reads back the accepted writes of W[0..N) (updates and creates) with one
- * POST /composite/sobjects/{Object} {ids, fields}; a record missing from the
- * answer is read on its own. A write whose record cannot be read stays
- * accepted with a minimal canonical object (the sync brings the rest).
- */
-static void sf_batch_read(sf_conn *s, const conn_collection *coll, conn_write *w, size_t n,
-                          char (*ids)[64])
-{
-    json_t *idl = json_array(), *fl = json_array();
-    json_array_append_new(fl, json_string("Id"));
-    for (size_t c = 0; c < coll->ncols; c++)
-        if (coll->cols[c].field[0] && strcmp(coll->cols[c].field, "Id") != 0)
-            json_array_append_new(fl, json_string(coll->cols[c].field));
-    for (size_t i = 0; i < n; i++)
-        if (w[i].ok)
-            json_array_append_new(idl, json_string(ids[i]));
-    json_t *body = json_pack("{s:o,s:o}", "ids", idl, "fields", fl);
-    char *text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!text)
-        abort();
-    char path[512];
-    snprintf(path, sizeof(path), "/services/data/v%s/composite/sobjects/%s", s->api_version,
-             coll->object_type);
-    http_request r;
-    sf_req(s, &r, "POST", path);
-    r.body = text;
-    r.headers[2] = "Content-Type: application/json";
-    char err[256];
-    json_t *recs = NULL;
-    if (sf_run(s, &r, 1, err, sizeof(err)) == T_OK && r.status == 200 && json_is_array(r.json))
-        recs = json_incref(r.json);
-    else
-        log_warn("salesforce.batch_read_failed", "object=%s status=%ld", coll->object_type, r.status);
-    http_request_reset(&r);
-    free(text);
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++) {
-        if (!w[i].ok)
-            continue;
-        json_t *rec = json_array_get(recs, k++);
-        const char *rid = json_string_value(json_object_get(rec, "Id"));
-        if (json_is_object(rec) && rid && strncmp(rid, ids[i], 15) == 0) {
-            w[i].canonical = json_incref(rec);
-            json_object_del(w[i].canonical, "attributes");
-            sf_record_normalize(w[i].canonical);
-            json_object_set_new(w[i].canonical, "id", json_string(ids[i]));
-            continue;
-        }
-        conn_api_error e;
-        memset(&e, 0, sizeof(e));
-        if (sf_read_record(s, coll, ids[i], &w[i].canonical, &e) != T_OK)
-            w[i].canonical = json_pack("{s:s,s:s}", "id", ids[i], "Id", ids[i]);
-    }
-    json_decref(recs);
-}
-
-/*
- * apply_batch: one /composite/sobjects call (allOrNone=false) for up to 200
- * writes of one op, then one retrieve-many call for the canonical records.
- * A create batch is sent once (no blind re-send: its outcome would be
- * unknown); updates and deletes are retried by the HTTP client.
- */
-static int sf_apply_batch(void *self, const conn_collection *coll, conn_write *w, size_t n)
-{
-    sf_conn *s = self;
-    assert(n > 0 && n <= SF_COMPOSITE_MAX);
-    conn_write_op op = w[0].op;
-    conn_api_error e;
-    memset(&e, 0, sizeof(e));
-    for (size_t i = 0; i < n; i++) {
-        w[i].ok = false;
-        w[i].canonical = NULL;
-        memset(&w[i].error, 0, sizeof(w[i].error));
-        if (op != CONN_WRITE_CREATE && (!w[i].id || !*w[i].id)) {
-            snprintf(w[i].error.code, sizeof(w[i].error.code), "MALFORMED_ID");
-            snprintf(w[i].error.message, sizeof(w[i].error.message),
-                     "MALFORMED_ID: an update or delete needs the record id");
-        }
-    }
-    char why[160];
-    if (!sf_may_call(s, why, sizeof(why))) {
-        e.http_status = SF_HTTP_FORBIDDEN;
-        snprintf(e.code, sizeof(e.code), "REQUEST_LIMIT_EXCEEDED");
-        snprintf(e.message, sizeof(e.message), "%s", why);
-        sf_batch_fail_all(w, n, &e);
-        return T_ERR;
-    }
-    /* the writes that are sent, in order */
-    size_t *sent = calloc(n, sizeof(*sent));
-    char(*ids)[64] = calloc(n, sizeof(*ids));
-    if (!sent || !ids)
-        abort();
-    size_t ns = 0;
-    size_t cap = 256 + n * 20;
-    char *path = calloc(1, cap);
-    if (!path)
-        abort();
-    json_t *records = json_array();
-    for (size_t i = 0; i < n; i++) {
-        if (w[i].error.code[0])
-            continue;
-        sent[ns++] = i;
-        if (op == CONN_WRITE_DELETE)
-            continue;
-        json_t *rec = w[i].fields ? json_deep_copy(w[i].fields) : json_object();
-        json_object_set_new(rec, "attributes", json_pack("{s:s}", "type", coll->object_type));
-        if (op == CONN_WRITE_UPDATE)
-            json_object_set_new(rec, "id", json_string(w[i].id));
-        json_array_append_new(records, rec);
-    }
-    char *body = NULL;
-    int rc = T_OK;
-    if (ns == 0)
-        goto done;
-    if (op == CONN_WRITE_DELETE) {
-        size_t o = (size_t)snprintf(path, cap, "/services/data/v%s/composite/sobjects?allOrNone=false&ids=",
-                                    s->api_version);
-        for (size_t k = 0; k < ns && o < cap; k++) {
-            char *esc = curl_easy_escape(NULL, w[sent[k]].id, 0);
-            o += (size_t)snprintf(path + o, cap - o, "%s%s", k ? "," : "", esc ? esc : "");
-            curl_free(esc);
-        }
-    } else {
-        snprintf(path, cap, "/services/data/v%s/composite/sobjects", s->api_version);
-        json_t *req = json_pack("{s:b,s:O}", "allOrNone", 0, "records", records);
-        body = json_dumps(req, JSON_COMPACT);
-        json_decref(req);
-        if (!body)
-            abort();
-    }
-    const char *method = op == CONN_WRITE_CREATE ? "POST" : op == CONN_WRITE_UPDATE ? "PATCH" : "DELETE";
-    http_request r;
-    sf_req(s, &r, method, path);
-    r.expect_json = true;
-    r.body = body;
-    if (body)
-        r.headers[2] = "Content-Type: application/json";
-    char err[256];
-    int saved = s->http->max_attempts;
-    if (op == CONN_WRITE_CREATE)
-        s->http->max_attempts = 1;
-    int run_rc = sf_run(s, &r, 1, err, sizeof(err));
-    s->http->max_attempts = saved;
-    if (run_rc != T_OK) {
-        e.http_status = SF_HTTP_UNAUTHORIZED;
-        snprintf(e.code, sizeof(e.code), "INVALID_SESSION_ID");
-        snprintf(e.message, sizeof(e.message), "%s", err);
-    } else if (r.status == 200 && json_is_array(r.json) && json_array_size(r.json) == ns) {
-        for (size_t k = 0; k < ns; k++) {
-            size_t i = sent[k];
-            json_t *res = json_array_get(r.json, k);
-            const char *rid = json_string_value(json_object_get(res, "id"));
-            json_t *errs = json_object_get(res, "errors");
-            bool gone = op == CONN_WRITE_DELETE && r.attempts > 1 &&
-                        json_is_array(errs) &&
-                        strcmp(json_string_value(json_object_get(json_array_get(errs, 0), "statusCode")) ?: "",
-                               "ENTITY_IS_DELETED") == 0;
-            if (json_is_true(json_object_get(res, "success")) || gone) {
-                w[i].ok = true;
-                snprintf(ids[i], sizeof(ids[i]), "%s",
-                         op == CONN_WRITE_CREATE ? (rid ? rid : "") : w[i].id);
-            } else {
-                /* a per-record failure: Salesforce answers 200 with the row's errors */
-                sf_error_from_body(400, errs, &w[i].error);
-                sf_error_words(&w[i].error);
-                if (!w[i].error.code[0])
-                    snprintf(w[i].error.message, sizeof(w[i].error.message), "rejected without a reason");
-            }
-        }
-    } else {
-        sf_error_from_body(r.status, r.json, &e);
-        if (r.status == 0)
-            snprintf(e.message, sizeof(e.message), "%s", r.error);
-        else if (r.status >= 200 && r.status < 300) {
-            /* accepted, but the per-record results cannot be read: unknown outcome */
-            e.http_status = 0;
-            snprintf(e.code, sizeof(e.code), "UNREADABLE_ANSWER");
-            snprintf(e.message, sizeof(e.message),
-                     "the composite answer could not be read (HTTP %ld); the changes may have been applied",
-                     r.status);
-        }
-    }
-    http_request_reset(&r);
-    if (e.code[0] || e.message[0])
-        sf_batch_fail_all(w, n, &e);
-    if (op == CONN_WRITE_DELETE) {
-        for (size_t i = 0; i < n; i++)
-            if (w[i].ok)
-                w[i].canonical = json_pack("{s:s,s:s,s:b}", "id", w[i].id, "Id", w[i].id,
-                                           "IsDeleted", 1);
-    } else {
-        sf_batch_read(s, coll, w, n, ids);
-    }
-done:
-    for (size_t i = 0; i < n; i++) {
-        if (!w[i].ok)
-            rc = T_ERR;
-        else if (w[i].canonical)
-            sf_stamp_version(w[i].canonical, &w[i].error);
-    }
-    log_info("salesforce.composite", "object=%s op=%s rows=%zu sent=%zu", coll->object_type, op == CONN_WRITE_CREATE ? "create" : op == CONN_WRITE_UPDATE ? "update" : "delete", n, ns);
-    json_decref(records);
-    free(body);
-    free(path);
-    free(sent);
-    free(ids);
-    return rc;
 }
 
 static conn_limits sf_limits(void *self)

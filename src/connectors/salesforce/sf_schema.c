@@ -6,6 +6,7 @@
  */
 #include "connectors/salesforce/salesforce.h"
 #include "util/common.h"
+#include "util/iso_time.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -98,77 +99,12 @@ int sf_collection_from_describe(json_t *describe, conn_collection *coll)
     return T_OK;
 }
 
-static int sf_digits(const char *s, int n, int *out)
-{
-    int v = 0;
-    for (int i = 0; i < n; i++) {
-        if (!isdigit((unsigned char)s[i]))
-            return T_ERR;
-        v = v * 10 + (s[i] - '0');
-    }
-    *out = v;
-    return T_OK;
-}
-
 int sf_parse_datetime(const char *s, int64_t *ms)
 {
-    int y, mo, d, h, mi, se, frac = 0;
-    if (!s || strlen(s) < 19 || s[4] != '-' || s[7] != '-' || s[10] != 'T' || s[13] != ':' ||
-        s[16] != ':')
+    /* the API always answers "YYYY-MM-DDTHH:MM:SS...": anything looser is not from it */
+    if (!s || strlen(s) < 19 || s[10] != 'T' || s[16] != ':')
         return T_ERR;
-    if (sf_digits(s, 4, &y) || sf_digits(s + 5, 2, &mo) || sf_digits(s + 8, 2, &d) ||
-        sf_digits(s + 11, 2, &h) || sf_digits(s + 14, 2, &mi) || sf_digits(s + 17, 2, &se))
-        return T_ERR;
-    if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || se > 60)
-        return T_ERR;
-    const char *p = s + 19;
-    if (*p == '.') {
-        p++;
-        int nd = 0;
-        while (isdigit((unsigned char)*p)) {
-            if (nd < 3)
-                frac = frac * 10 + (*p - '0');
-            nd++;
-            p++;
-        }
-        if (nd == 0 || nd > 9)
-            return T_ERR;
-        for (; nd < 3; nd++)
-            frac *= 10;
-    }
-    int off_min = 0;
-    if (*p == 'Z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1, oh, om;
-        p++;
-        if (sf_digits(p, 2, &oh))
-            return T_ERR;
-        p += 2;
-        if (*p == ':')
-            p++;
-        if (sf_digits(p, 2, &om))
-            return T_ERR;
-        p += 2;
-        if (oh > 23 || om > 59)
-            return T_ERR;
-        off_min = sign * (oh * 60 + om);
-    } else {
-        return T_ERR;
-    }
-    if (*p)
-        return T_ERR;
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = mo - 1;
-    tm.tm_mday = d;
-    tm.tm_hour = h;
-    tm.tm_min = mi;
-    tm.tm_sec = se;
-    int64_t t = (int64_t)timegm(&tm);
-    *ms = (t - (int64_t)off_min * 60) * 1000 + frac;
-    return T_OK;
+    return iso_time_parse(s, 1, ms);
 }
 
 void sf_format_datetime(int64_t ms, char *out, size_t len)

@@ -30,6 +30,7 @@
 #define STRIPE_EVENTS_MAX_PAGES_ALL 10000 /* from an empty feed: must reach the oldest */
 
 #define STRIPE_REPLAY_SLOTS 1024
+#define STRIPE_CHILD_MAX_PAGES 100 /* 10,000 items/lines per parent */
 
 typedef struct stripe_conn {
     char api_base[512];
@@ -132,7 +133,8 @@ void stripe_object_to_changes(const conn_schema *schema, size_t coll, json_t *ob
     if (ci < 0 || !json_is_array(data))
         return;
     if (json_is_true(json_object_get(list, "has_more"))) {
-        /* incomplete list: upsert what we have, delete nothing */
+        /* incomplete list (the API embeds the first 10): upsert what we have,
+         * delete nothing; stripe_complete_children fetches the rest */
         size_t i;
         json_t *child;
         json_array_foreach(data, i, child) {
@@ -140,7 +142,6 @@ void stripe_object_to_changes(const conn_schema *schema, size_t coll, json_t *ob
             if (cid)
                 conn_changes_push(out, CONN_UPSERT, (size_t)ci, cid, json_incref(child), version);
         }
-        log_warn("stripe.children_truncated", "collection=%s id=%s", child_coll, id);
         return;
     }
     conn_changes_push(out, CONN_CHILDREN, (size_t)ci, id, json_incref(data), version);
@@ -182,6 +183,126 @@ int stripe_event_to_changes(const conn_schema *schema, json_t *event, conn_chang
         return T_OK;
     }
     stripe_object_to_changes(schema, (size_t)ci, obj, version, out);
+    return T_OK;
+}
+
+/* The child list a parent object embeds: subscription items, invoice lines. */
+static bool stripe_child_list(const char *coll, const char **field, const char **child_coll)
+{
+    if (strcmp(coll, "subscription") == 0) {
+        *field = "items";
+        *child_coll = "subscription_item";
+        return true;
+    }
+    if (strcmp(coll, "invoice") == 0) {
+        *field = "lines";
+        *child_coll = "invoice_line_item";
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Fetches every child of parent ID of collection COLL (GET
+ * /v1/subscription_items?subscription=ID or /v1/invoices/ID/lines, 100 per
+ * page) into *OUT (a new array). T_OK; T_ERR with ERR filled on an API
+ * error. A parent that is gone (404) gives T_OK and *OUT = NULL.
+ */
+static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *id, json_t **out, char *err,
+                                 size_t errlen)
+{
+    *out = NULL;
+    char *esc = curl_easy_escape(NULL, id, 0);
+    if (!esc)
+        abort();
+    char path[256], base_query[256];
+    if (strcmp(coll, "subscription") == 0) {
+        snprintf(path, sizeof(path), "/v1/subscription_items");
+        snprintf(base_query, sizeof(base_query), "limit=100&subscription=%s", esc);
+    } else {
+        snprintf(path, sizeof(path), "/v1/invoices/%s/lines", esc);
+        snprintf(base_query, sizeof(base_query), "limit=100");
+    }
+    curl_free(esc);
+    json_t *all = json_array();
+    char after[160] = "";
+    int rc = T_OK;
+    for (int page = 0; page < STRIPE_CHILD_MAX_PAGES; page++) {
+        char q[512];
+        char *ea = after[0] ? curl_easy_escape(NULL, after, 0) : NULL;
+        snprintf(q, sizeof(q), "%s%s%s", base_query, ea ? "&starting_after=" : "", ea ? ea : "");
+        curl_free(ea);
+        http_request r;
+        req_get(s, &r, path, q);
+        http_client_run(s->http, &r, 1);
+        json_t *data = r.json ? json_object_get(r.json, "data") : NULL;
+        if (r.status == 404) {
+            http_request_reset(&r);
+            json_decref(all);
+            return T_OK;
+        }
+        if (r.status != 200 || !json_is_array(data)) {
+            api_error(&r, err, errlen);
+            http_request_reset(&r);
+            rc = T_ERR;
+            break;
+        }
+        json_array_extend(all, data);
+        size_t cnt = json_array_size(data);
+        const char *last = json_string_value(json_object_get(json_array_get(data, cnt ? cnt - 1 : 0), "id"));
+        bool more = json_is_true(json_object_get(r.json, "has_more")) && cnt > 0 && last;
+        if (more)
+            snprintf(after, sizeof(after), "%s", last);
+        http_request_reset(&r);
+        if (!more) {
+            *out = all;
+            return T_OK;
+        }
+    }
+    if (rc == T_OK)
+        snprintf(err, errlen, "%s %s has more than %d pages of children", coll, id, STRIPE_CHILD_MAX_PAGES);
+    json_decref(all);
+    return T_ERR;
+}
+
+/*
+ * For every upserted subscription/invoice in CH whose embedded child list
+ * was cut by the API (has_more), fetches the whole list and adds it as one
+ * CONN_CHILDREN change at the parent's version, so the child table gets
+ * every item/line and loses the ones that are gone. One fetch per parent
+ * per call. T_OK, or T_ERR with ERR (the caller retries the page/poll).
+ */
+static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, conn_changes *ch, char *err,
+                                    size_t errlen)
+{
+    size_t n0 = ch->n;
+    for (size_t i = 0; i < n0; i++) {
+        const conn_change *x = &ch->items[i];
+        const char *field, *child_coll;
+        if (x->kind != CONN_UPSERT || !stripe_child_list(schema->colls[x->coll].name, &field, &child_coll))
+            continue;
+        json_t *list = json_object_get(x->object, field);
+        int ci = conn_schema_find(schema, child_coll);
+        if (ci < 0 || !json_is_true(json_object_get(list, "has_more")))
+            continue;
+        bool seen = false; /* the same parent twice (several events): once is enough */
+        for (size_t j = n0; j < ch->n && !seen; j++)
+            seen = ch->items[j].kind == CONN_CHILDREN && strcmp(ch->items[j].id, x->id) == 0;
+        if (seen)
+            continue;
+        char id[sizeof(x->id)], coll[64];
+        snprintf(id, sizeof(id), "%s", x->id);
+        snprintf(coll, sizeof(coll), "%s", schema->colls[x->coll].name);
+        int64_t version = x->version;
+        json_t *all = NULL;
+        if (stripe_fetch_children(s, coll, id, &all, err, errlen) != T_OK)
+            return T_ERR;
+        if (!all)
+            continue; /* parent deleted meanwhile: its event will say so */
+        log_debug("stripe.children_fetched", "collection=%s id=%s children=%zu", child_coll, id,
+                  json_array_size(all));
+        conn_changes_push(ch, CONN_CHILDREN, (size_t)ci, id, all, version); /* takes ALL */
+    }
     return T_OK;
 }
 
@@ -365,6 +486,11 @@ static int stripe_backfill(void *self, const conn_schema *schema, conn_page *pag
             /* newest first in the page: add oldest first */
             for (size_t j = cnt; j-- > 0;)
                 stripe_object_to_changes(schema, p->coll, json_array_get(data, j), version, &p->rows);
+            if (stripe_complete_children(s, schema, &p->rows, p->error, sizeof(p->error)) != T_OK) {
+                rc = T_ERR;
+                http_request_reset(r);
+                continue;
+            }
             bool more = json_is_true(json_object_get(r->json, "has_more"));
             const char *first = json_string_value(json_object_get(json_array_get(data, 0), "id"));
             const char *last = json_string_value(json_object_get(json_array_get(data, cnt ? cnt - 1 : 0), "id"));
@@ -474,6 +600,7 @@ static int stripe_changes(void *self, const conn_schema *schema, const char *cur
                 advancing = false;
             }
         }
+        rc = stripe_complete_children(s, schema, out, err, errlen);
     }
     json_decref(events);
     return rc;

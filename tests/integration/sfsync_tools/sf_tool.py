@@ -19,6 +19,7 @@ import datetime
 import decimal
 import http.client
 import json
+import os
 import random
 import re
 import sys
@@ -26,6 +27,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common_tools"))
+from converge import wait_converged  # noqa: E402
 
 VERSION = "v59.0"
 CLIENT_ID, CLIENT_SECRET = "tether-sf-client", "tether-sf-secret"
@@ -200,7 +204,9 @@ def norm(v, sftype):
 
 
 def diff_once(api, conn, schema, objects):
+    """-> (differences between the API's records and the rows, records compared)"""
     diffs = []
+    compared = 0
     for obj in objects:
         d = api.describe(obj)
         fields = [(f["name"], f["type"]) for f in d["fields"] if f["type"] != "base64" and f["name"] != "Id"]
@@ -232,26 +238,16 @@ def diff_once(api, conn, schema, objects):
         for rid in rows:
             if rid not in seen:
                 diffs.append(f"{table} {rid}: extra row")
-    return diffs
+        compared += len(recs)
+    return diffs, compared
 
 
 def check(args):
     import psycopg
     api = Api(args.api)
     objects = args.objects.split(",") if args.objects else OBJECTS
-    deadline = time.time() + args.timeout
     with psycopg.connect(args.dsn) as conn:
-        while True:
-            diffs = diff_once(api, conn, args.schema, objects)
-            if not diffs:
-                print("check: converged")
-                return 0
-            if time.time() > deadline:
-                print(f"check: {len(diffs)} differences remain:", file=sys.stderr)
-                for x in diffs[:30]:
-                    print("  " + x, file=sys.stderr)
-                return 1
-            time.sleep(0.5)
+        return wait_converged(lambda: diff_once(api, conn, args.schema, objects), args.timeout)
 
 
 def types(args):

@@ -14,12 +14,16 @@ import argparse
 import datetime
 import http.client
 import json
+import os
 import random
 import sys
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common_tools"))
+from converge import wait_converged  # noqa: E402
 
 KEY = "sk_test_tether"
 
@@ -34,6 +38,9 @@ LISTS = {
     "payment_intent": "/v1/payment_intents",
 }
 CHILDREN = {"subscription_item": ("subscription", "items"), "invoice_line_item": ("invoice", "lines")}
+# a parent embeds its first 10 children; the rest come from these lists
+CHILD_LISTS = {"subscription_item": lambda pid: f"/v1/subscription_items?subscription={pid}",
+               "invoice_line_item": lambda pid: f"/v1/invoices/{pid}/lines"}
 
 
 def call(api, method, path, params=None, idem=None, tries=30):
@@ -180,7 +187,9 @@ def snapshot_api(api, only=None):
             continue
         snap[child] = {}
         for p in snap[parent].values():
-            for c in (p.get(field) or {}).get("data", []):
+            lst = p.get(field) or {}
+            data = list_all(api, CHILD_LISTS[child](p["id"])) if lst.get("has_more") else lst.get("data", [])
+            for c in data:
                 snap[child][c["id"]] = c
     return snap
 
@@ -211,22 +220,28 @@ def differences(api, dsn, schema, only=None):
 
 
 def check(args):
-    deadline = time.time() + args.timeout
-    while True:
-        try:
-            diffs, n = differences(args.api, args.dsn, args.schema,
-                                   args.only.split(",") if args.only else None)
-        except Exception as e:  # the db or tables may not exist yet
-            diffs, n = [f"error: {e}"], 0
-        if not diffs:
-            print(f"check: converged, {n} objects equal their rows")
-            return 0
-        if time.time() > deadline:
-            print(f"check: NOT converged, {len(diffs)} differences:", file=sys.stderr)
-            for d in diffs[:30]:
-                print("  " + d, file=sys.stderr)
-            return 1
-        time.sleep(0.5)
+    only = args.only.split(",") if args.only else None
+    return wait_converged(lambda: differences(args.api, args.dsn, args.schema, only), args.timeout)
+
+
+def bigsub(args):
+    """Creates a subscription with ARGS.items items (each on its own new
+    recurring price) for a new customer; prints its id."""
+    st, prod = call(args.api, "POST", "/v1/products", {"name": "Many items"})
+    st, cus = call(args.api, "POST", "/v1/customers", {"email": "many@example.com"})
+    params = {"customer": cus["id"]}
+    for i in range(args.items):
+        st, price = call(args.api, "POST", "/v1/prices", {
+            "product": prod["id"], "currency": "usd", "unit_amount": str(100 + i),
+            "recurring[interval]": "month"})
+        if st != 200:
+            raise RuntimeError(f"price: {st} {price}")
+        params[f"items[{i}][price]"] = price["id"]
+    st, sub = call(args.api, "POST", "/v1/subscriptions", params)
+    if st != 200:
+        raise RuntimeError(f"subscription: {st} {sub}")
+    print(sub["id"])
+    return 0
 
 
 def faults(args):
@@ -252,11 +267,16 @@ def main():
     f = sub.add_parser("faults")
     f.add_argument("--api", required=True)
     f.add_argument("settings", nargs="*")
+    b = sub.add_parser("bigsub")
+    b.add_argument("--api", required=True)
+    b.add_argument("--items", type=int, default=15)
     args = ap.parse_args()
     if args.cmd == "mutate":
         return mutate(args) or 0
     if args.cmd == "check":
         return check(args)
+    if args.cmd == "bigsub":
+        return bigsub(args)
     return faults(args)
 
 

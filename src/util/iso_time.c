@@ -1,8 +1,8 @@
 /*
- * sf_time.c - ISO 8601 parsing/formatting for the Salesforce emulator (see
- * sf_time.h). Pure functions over caller buffers.
+ * iso_time.c - ISO 8601 parsing/formatting (see iso_time.h). Pure functions
+ * over caller buffers.
  */
-#include "emulators/salesforce/sf_time.h"
+#include "util/iso_time.h"
 #include "util/common.h"
 
 #include <ctype.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 
-static int sf_time_digits(const char *s, int n, int *out)
+static int iso_time_digits(const char *s, int n, int *out)
 {
     int v = 0;
     for (int i = 0; i < n; i++) {
@@ -22,7 +22,7 @@ static int sf_time_digits(const char *s, int n, int *out)
     return T_OK;
 }
 
-static int sf_time_days_in_month(int y, int m)
+static int iso_time_days_in_month(int y, int m)
 {
     static const int days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     if (m == 2 && ((y % 4 == 0 && y % 100 != 0) || y % 400 == 0))
@@ -30,13 +30,13 @@ static int sf_time_days_in_month(int y, int m)
     return days[m - 1];
 }
 
-static int sf_time_ymd(const char *s, struct tm *tm)
+static int iso_time_ymd(const char *s, struct tm *tm)
 {
     int y, m, d;
-    if (strlen(s) < 10 || sf_time_digits(s, 4, &y) || s[4] != '-' ||
-        sf_time_digits(s + 5, 2, &m) || s[7] != '-' || sf_time_digits(s + 8, 2, &d))
+    if (strlen(s) < 10 || iso_time_digits(s, 4, &y) || s[4] != '-' ||
+        iso_time_digits(s + 5, 2, &m) || s[7] != '-' || iso_time_digits(s + 8, 2, &d))
         return T_ERR;
-    if (y < 1700 || y > 4000 || m < 1 || m > 12 || d < 1 || d > sf_time_days_in_month(y, m))
+    if (y < 1700 || y > 4000 || m < 1 || m > 12 || d < 1 || d > iso_time_days_in_month(y, m))
         return T_ERR;
     memset(tm, 0, sizeof(*tm));
     tm->tm_year = y - 1900;
@@ -45,16 +45,16 @@ static int sf_time_ymd(const char *s, struct tm *tm)
     return T_OK;
 }
 
-int sf_time_parse_date(const char *s)
+int iso_time_parse_date(const char *s)
 {
     struct tm tm;
-    return strlen(s) == 10 ? sf_time_ymd(s, &tm) : T_ERR;
+    return strlen(s) == 10 ? iso_time_ymd(s, &tm) : T_ERR;
 }
 
-int sf_time_parse(const char *s, int require_time, int64_t *ms)
+int iso_time_parse(const char *s, int require_time, int64_t *ms)
 {
     struct tm tm;
-    if (sf_time_ymd(s, &tm) != T_OK)
+    if (iso_time_ymd(s, &tm) != T_OK)
         return T_ERR;
     const char *p = s + 10;
     int frac = 0, offset_min = 0;
@@ -63,12 +63,12 @@ int sf_time_parse(const char *s, int require_time, int64_t *ms)
             return T_ERR;
     } else {
         int hh, mm, ss = 0;
-        if ((*p != 'T' && *p != 't' && *p != ' ') || sf_time_digits(p + 1, 2, &hh) ||
-            p[3] != ':' || sf_time_digits(p + 4, 2, &mm))
+        if ((*p != 'T' && *p != 't' && *p != ' ') || iso_time_digits(p + 1, 2, &hh) ||
+            p[3] != ':' || iso_time_digits(p + 4, 2, &mm))
             return T_ERR;
         p += 6;
         if (*p == ':') {
-            if (sf_time_digits(p + 1, 2, &ss))
+            if (iso_time_digits(p + 1, 2, &ss))
                 return T_ERR;
             p += 3;
         }
@@ -95,12 +95,12 @@ int sf_time_parse(const char *s, int require_time, int64_t *ms)
             p++;
         } else if (*p == '+' || *p == '-') {
             int sign = *p == '-' ? -1 : 1, oh, om;
-            if (sf_time_digits(p + 1, 2, &oh))
+            if (iso_time_digits(p + 1, 2, &oh))
                 return T_ERR;
             p += 3;
             if (*p == ':')
                 p++;
-            if (sf_time_digits(p, 2, &om) || oh > 23 || om > 59)
+            if (iso_time_digits(p, 2, &om) || oh > 23 || om > 59)
                 return T_ERR;
             p += 2;
             offset_min = sign * (oh * 60 + om);
@@ -115,17 +115,17 @@ int sf_time_parse(const char *s, int require_time, int64_t *ms)
     return T_OK;
 }
 
-void sf_time_format(int64_t ms, char *out)
+void iso_time_format_sf(int64_t ms, char *out)
 {
     time_t t = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
     int frac = (int)(ms - (int64_t)t * 1000);
     struct tm tm;
     gmtime_r(&t, &tm);
-    snprintf(out, SF_TIME_BUFLEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", tm.tm_year + 1900,
+    snprintf(out, ISO_TIME_BUFLEN, "%04d-%02d-%02dT%02d:%02d:%02d.%03d+0000", tm.tm_year + 1900,
              tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }
 
-int64_t sf_time_now_ms(void)
+int64_t iso_time_now_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
