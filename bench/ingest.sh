@@ -10,6 +10,8 @@
 #      emulator data into database bench_sse (BENCH_SSE=0 skips it);
 #   4. the emulator's own serving rate on the same data (bench/emulator_pages.mjs,
 #      BENCH_EMU_SECONDS, default 5).
+# Also reports the CPU seconds per row of the tether process and of its
+# Postgres backend (compare these, and the same-run ratios, on a shared box).
 # BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
 # Writes a markdown section with rows/s side by side and the ratios to stdout.
 # Needs ./build/tether (make), node, and `npm ci` in bench/ (done on demand).
@@ -59,13 +61,17 @@ psql -X -q -d postgres -c "CREATE DATABASE bench_tether" -c "CREATE DATABASE ben
 t=$(now)
 "$bin" emulate stripe --listen 127.0.0.1:0 --port-file "$work/emu.port" --seed-customers "$n" \
   --seed-random 1 --log-level warn >"$work/emu.log" 2>&1 &
-pids+=($!)
+emu_pid=$!
+pids+=("$emu_pid")
 for _ in $(seq 1 1200); do [ -s "$work/emu.port" ] && break; sleep 0.05; done
 [ -s "$work/emu.port" ] || { cat "$work/emu.log" >&2; exit 1; }
 emu_port=$(cat "$work/emu.port")
 seed_secs=$(elapsed "$t" "$(now)")
 
 # 1. tether sync backfill
+# CPU seconds (user+system) from /proc/PID/stat, summed over the given files
+cpu_of() { awk -v hz="$(getconf CLK_TCK)" '{ s += ($14 + $15) / hz } END { printf "%.2f", s }' "$@" 2>/dev/null || echo 0; }
+emu_cpu0=$(cpu_of "/proc/$emu_pid/stat")
 tdb="$base/bench_tether?sslmode=disable"
 t=$(now)
 TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_SYNC_STRIPE_RATE_BACKFILL=$rate \
@@ -74,6 +80,13 @@ TETHER_SYNC_STRIPE_SOURCE=stripe TETHER_SYNC_STRIPE_COLLECTIONS=customer TETHER_
 spid=$!; pids+=("$spid")
 wait_line "$work/sync.log" "event=sync.backfill_done" 900 "$spid"
 t_wall=$(elapsed "$t" "$(now)")
+# CPU of the tether process, of its Postgres backend(s) (application_name
+# tether-sync), read before they exit, and of the emulator meanwhile
+t_cpu=$(cpu_of "/proc/$spid/stat")
+t_emucpu=$(awk -v a="$(cpu_of "/proc/$emu_pid/stat")" -v b="$emu_cpu0" 'BEGIN { printf "%.2f", a - b }')
+bpids=$(psql -X -tA -d bench_tether -c "SELECT pid FROM pg_stat_activity WHERE application_name = 'tether-sync'")
+t_pgcpu=0
+for b in $bpids; do t_pgcpu=$(awk -v a="$t_pgcpu" -v b="$(cpu_of "/proc/$b/stat")" 'BEGIN { printf "%.2f", a + b }'); done
 kill "$spid"; wait "$spid" 2>/dev/null || true
 t_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
 t_secs=$(psql -X -tA -d bench_tether -c \
@@ -93,10 +106,23 @@ c_rows=$(psql -X -tA -d bench_tether -c "SELECT count(*) FROM stripe.customer")
 c_rate=$(awk -v r="$c_rows" -v s="$c_secs" 'BEGIN { printf "%.0f", r / s }')
 
 # 3. @supabase/stripe-sync-engine on the same emulator data
-s_rows=- s_secs=- s_rate=0
+# CPU of the whole cluster: the postmaster, its live children and the
+# children it has reaped (stripe-sync-engine's pool closes its backends)
+pm_pid=$(head -1 "$TETHER_TEST_PG_DATADIR/postmaster.pid" 2>/dev/null || echo 0)
+cluster_cpu() {
+  local files=("/proc/$pm_pid/stat") c
+  for c in $(pgrep -P "$pm_pid" 2>/dev/null); do files+=("/proc/$c/stat"); done
+  awk -v hz="$(getconf CLK_TCK)" -v pm="$pm_pid" \
+    '{ s += ($14 + $15) / hz; if ($1 == pm) s += ($16 + $17) / hz } END { printf "%.2f", s }' "${files[@]}" 2>/dev/null || echo 0
+}
+s_rows=- s_secs=- s_rate=0 s_cpu=0 s_pgcpu=0
 if [ "$run_sse" = 1 ]; then
-  node "$here/ingest_sse.mjs" "$base/bench_sse?sslmode=disable" "$emu_port" customer >"$work/sse.out" 2>"$work/sse.err" \
+  pg0=$(cluster_cpu)
+  /usr/bin/time -f "%U %S" -o "$work/sse.time" \
+    node "$here/ingest_sse.mjs" "$base/bench_sse?sslmode=disable" "$emu_port" customer >"$work/sse.out" 2>"$work/sse.err" \
     || { cat "$work/sse.err" >&2; exit 1; }
+  s_pgcpu=$(awk -v a="$(cluster_cpu)" -v b="$pg0" 'BEGIN { printf "%.2f", a - b }')
+  s_cpu=$(awk '{ printf "%.2f", $1 + $2 }' "$work/sse.time")
   s_secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' "$work/sse.out")
   s_rows=$(psql -X -tA -d bench_sse -c "SELECT count(*) FROM stripe.customers")
   s_rate=$(awk -v r="$s_rows" -v s="$s_secs" 'BEGIN { printf "%.0f", r / s }')
@@ -125,5 +151,13 @@ tests/harness/pg.sh; the three writers run one after the other on the same data)
 | tether / COPY | $(ratio "$t_rate" "$c_rate") | ≥ 0.6 |
 | tether / stripe-sync-engine | $(ratio "$t_rate" "$s_rate") | ≥ 10 |
 | emulator serving rate / tether ingest rate | $(ratio "$e_rate" "$t_rate") | far above 1 |
+| CPU per row, stripe-sync-engine (node + cluster) / tether (process + backend) | $(awk -v a="$s_cpu" -v b="$s_pgcpu" -v c="$t_cpu" -v d="$t_pgcpu" -v sr="$s_rows" -v tr="$t_rows" 'BEGIN { if (c + d > 0 && sr > 0 && tr > 0) printf "%.2f", ((a + b) / sr) / ((c + d) / tr); else print "n/a" }') | (load-independent) |
+
+CPU of the tether backfill (user+system, whole process life incl. start-up):
+tether ${t_cpu}s ($(awk -v c="$t_cpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+its Postgres backend ${t_pgcpu}s ($(awk -v c="$t_pgcpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+the emulator serving it ${t_emucpu}s ($(awk -v c="$t_emucpu" -v r="$t_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
+CPU of stripe-sync-engine: node ${s_cpu}s ($(awk -v c="$s_cpu" -v r="$s_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row),
+the cluster meanwhile ${s_pgcpu}s ($(awk -v c="$s_pgcpu" -v r="$s_rows" 'BEGIN { if (r > 0) printf "%.1f", c * 1e6 / r; else print "n/a" }') µs/row).
 
 MD

@@ -90,6 +90,7 @@ static void drop_response(http_request *r)
     free(r->resp);
     r->resp = NULL;
     r->resp_len = 0;
+    r->resp_cap = 0;
     if (r->json)
         json_decref(r->json);
     r->json = NULL;
@@ -126,11 +127,18 @@ static size_t on_body(char *ptr, size_t size, size_t nmemb, void *ud)
 {
     http_request *r = ud;
     size_t n = size * nmemb;
-    char *p = realloc(r->resp, r->resp_len + n + 1);
-    if (!p)
-        return 0;
-    memcpy(p + r->resp_len, ptr, n);
-    r->resp = p;
+    if (r->resp_len + n + 1 > r->resp_cap) {
+        /* double (at least 16 KiB): a 70 KiB page costs a few reallocs, not one per chunk */
+        size_t cap = r->resp_cap ? r->resp_cap : 16384;
+        while (cap < r->resp_len + n + 1)
+            cap *= 2;
+        char *p = realloc(r->resp, cap);
+        if (!p)
+            return 0;
+        r->resp = p;
+        r->resp_cap = cap;
+    }
+    memcpy(r->resp + r->resp_len, ptr, n);
     r->resp_len += n;
     r->resp[r->resp_len] = '\0';
     return n;

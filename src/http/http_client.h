@@ -41,6 +41,7 @@ typedef struct http_request {
     long status;                    /* final HTTP status, 0 when none */
     char *resp;                     /* final body (NUL-terminated) */
     size_t resp_len;
+    size_t resp_cap;                /* bytes allocated at resp (grows geometrically) */
     json_t *json;                   /* parsed body when expect_json */
     int64_t server_time;            /* Date header as unix seconds, 0 if none */
     char request_id[96];            /* Request-Id header of the final answer, "" if none */

@@ -3,12 +3,11 @@
  * freed before each function returns; libpq results are cleared here.
  */
 #include "sync/sync_db.h"
+#include "sync/sync_batch.h"
 #include "pg/pgconn.h"
 #include "util/common.h"
 #include "util/log.h"
 
-#include <assert.h>
-#include <libpq-events.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,6 +46,27 @@ static void sb_printf(sbuf *b, const char *fmt, ...)
     }
 }
 
+/* Appends N bytes of S (no formatting). */
+static void sb_put(sbuf *b, const char *s, size_t n)
+{
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = (b->cap + n + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            abort();
+        b->s = p;
+        b->cap = cap;
+    }
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
+}
+
+static void sb_puts(sbuf *b, const char *s)
+{
+    sb_put(b, s, strlen(s));
+}
+
 static void sb_free(sbuf *b)
 {
     free(b->s);
@@ -67,16 +87,9 @@ static qid Q(const char *name)
     return q;
 }
 
-static PGresult *sync_db_collect(sync_db_batch *b, const char *sql, int nparams,
-                                 const char *const *params);
-static int sync_db_collect_event(PGEventId id, void *info, void *pass);
-
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen)
 {
-    sync_db_batch *collect = PQinstanceData(conn, sync_db_collect_event);
-    if (collect) /* inside sync_db_apply_build: collect instead of running */
-        return sync_db_collect(collect, sql, nparams, params);
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
@@ -135,8 +148,27 @@ int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size
               " target_schema text NOT NULL, collection text NOT NULL, id text NOT NULL,"
               " version bigint NOT NULL, PRIMARY KEY (target_schema, collection, id));"
               "ALTER TABLE %s.sync ADD COLUMN IF NOT EXISTS caught_up_at timestamptz;"
+              /* renews lease KEY for HOLDER or fails the transaction (pipelined
+               * writes cannot look at a row count before their commit) */
+              "CREATE OR REPLACE FUNCTION %s.lease_fence(p_key text, p_holder text, p_secs int)"
+              " RETURNS void LANGUAGE plpgsql AS $fence$ BEGIN"
+              " UPDATE %s.lease SET expires_at = now() + make_interval(secs => p_secs)"
+              "  WHERE sync = p_key AND holder = p_holder;"
+              " IF NOT FOUND THEN RAISE EXCEPTION 'lease %% lost', p_key USING ERRCODE = '"
+              SYNC_DB_SQLSTATE_LEASE_LOST "'; END IF;"
+              " END $fence$;"
+              /* moves a collection's backfill cursor from p_from to p_to, or
+               * fails the transaction (a page written after one that failed) */
+              "CREATE OR REPLACE FUNCTION %s.cursor_advance(p_sync text, p_coll text, p_from text,"
+              " p_to text, p_done boolean, p_rows bigint) RETURNS void LANGUAGE plpgsql AS $adv$ BEGIN"
+              " UPDATE %s.collection SET cursor = p_to, done = p_done, pages = pages + 1,"
+              "  rows_written = rows_written + p_rows, updated_at = now()"
+              "  WHERE sync = p_sync AND collection = p_coll AND cursor = p_from;"
+              " IF NOT FOUND THEN RAISE EXCEPTION 'backfill cursor of %% moved: not at %%', p_coll, p_from"
+              "  USING ERRCODE = '" SYNC_DB_SQLSTATE_CURSOR_MOVED "'; END IF;"
+              " END $adv$;"
               "COMMIT;",
-              s.s, s.s, s.s, s.s, s.s, s.s);
+              s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s, s.s);
     int rc = exec_sql(conn, b.s, err, errlen);
     if (rc != T_OK)
         exec_sql(conn, "ROLLBACK", (char[T_ERRBUF_SIZE]){0}, T_ERRBUF_SIZE);
@@ -271,61 +303,196 @@ int sync_db_add_column(PGconn *conn, const char *schema, const conn_collection *
     return rc;
 }
 
-/* The row value of column COL from OBJ as JSON (new reference) or NULL. */
-static json_t *column_value(const conn_column *col, json_t *obj)
+/* Appends V as compact JSON text to B (dumped in place, no allocation). */
+static void sb_json(sbuf *b, const json_t *v)
+{
+    if (!b->s)
+        sb_printf(b, "%s", "");
+    for (;;) {
+        size_t room = b->cap - b->len;
+        size_t need = json_dumpb(v, b->s + b->len, room, JSON_COMPACT | JSON_ENCODE_ANY);
+        if (need == 0) { /* not encodable: cannot happen for parsed values */
+            sb_printf(b, "null");
+            return;
+        }
+        if (need < room) {
+            b->len += need;
+            b->s[b->len] = '\0';
+            return;
+        }
+        size_t cap = (b->cap + need + 1) * 2;
+        char *p = realloc(b->s, cap);
+        if (!p)
+            abort();
+        b->s = p;
+        b->cap = cap;
+    }
+}
+
+/* Appends S[0..N) as a JSON string (quoted, escaped; UTF-8 passes through). */
+static void sb_json_strn(sbuf *b, const char *s, size_t n)
+{
+    static const char hex[] = "0123456789abcdef";
+    sb_put(b, "\"", 1);
+    size_t run = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch != '"' && ch != '\\' && ch >= 0x20)
+            continue;
+        sb_put(b, s + run, i - run);
+        if (ch == '"' || ch == '\\') {
+            char esc[2] = {'\\', (char)ch};
+            sb_put(b, esc, 2);
+        } else {
+            char esc[6] = {'\\', 'u', '0', '0', hex[ch >> 4], hex[ch & 15]};
+            sb_put(b, esc, 6);
+        }
+        run = i + 1;
+    }
+    sb_put(b, s + run, n - run);
+    sb_put(b, "\"", 1);
+}
+
+static void sb_json_str(sbuf *b, const char *s)
+{
+    sb_json_strn(b, s, strlen(s));
+}
+
+/* Appends V as compact JSON, written directly (reals through jansson). */
+static void sb_json_value(sbuf *b, const json_t *v)
+{
+    char num[32];
+    switch (json_typeof(v)) {
+    case JSON_OBJECT: {
+        const char *key;
+        json_t *x;
+        bool first = true;
+        sb_put(b, "{", 1);
+        json_object_foreach((json_t *)v, key, x) {
+            if (!first)
+                sb_put(b, ",", 1);
+            first = false;
+            sb_json_str(b, key);
+            sb_put(b, ":", 1);
+            sb_json_value(b, x);
+        }
+        sb_put(b, "}", 1);
+        return;
+    }
+    case JSON_ARRAY: {
+        size_t i;
+        json_t *x;
+        sb_put(b, "[", 1);
+        json_array_foreach(v, i, x) {
+            if (i)
+                sb_put(b, ",", 1);
+            sb_json_value(b, x);
+        }
+        sb_put(b, "]", 1);
+        return;
+    }
+    case JSON_NULL:
+        sb_put(b, "null", 4);
+        return;
+    case JSON_STRING:
+        sb_json_strn(b, json_string_value(v), json_string_length(v));
+        return;
+    case JSON_INTEGER:
+        sb_put(b, num, (size_t)snprintf(num, sizeof(num), "%" JSON_INTEGER_FORMAT, json_integer_value(v)));
+        return;
+    case JSON_TRUE:
+        sb_put(b, "true", 4);
+        return;
+    case JSON_FALSE:
+        sb_put(b, "false", 5);
+        return;
+    default:
+        sb_json(b, v);
+        return;
+    }
+}
+
+/*
+ * Appends ',"<column>":<value>' for column COL of OBJ to B, the value as
+ * its Postgres column expects it in jsonb_to_recordset; nothing when the
+ * field is missing, null or of a type the column cannot take.
+ */
+static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
 {
     json_t *v = json_object_get(obj, col->field);
     if (!v || json_is_null(v))
-        return NULL;
+        return;
     if (col->src == CONN_SRC_REF) {
         if (json_is_object(v))
             v = json_object_get(v, "id");
-        return json_is_string(v) ? json_incref(v) : NULL;
-    }
-    switch (col->type) {
-    case CONN_TEXT:
-        if (json_is_string(v))
-            return json_incref(v);
-        {
-            char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
-            json_t *s = d ? json_string(d) : NULL;
-            free(d);
-            return s;
+        if (!json_is_string(v))
+            return;
+    } else {
+        bool ok = false;
+        switch (col->type) {
+        case CONN_TEXT:
+        case CONN_JSONB:
+            ok = true;
+            break;
+        case CONN_BIGINT:
+            ok = json_is_integer(v);
+            break;
+        case CONN_NUMERIC:
+            ok = json_is_number(v) || json_is_string(v);
+            break;
+        case CONN_BOOL:
+            ok = json_is_boolean(v);
+            break;
+        case CONN_TIMESTAMPTZ:
+            ok = json_is_integer(v) || json_is_string(v);
+            break;
+        case CONN_DATE:
+            ok = json_is_string(v);
+            break;
+        case CONN_TEXT_ARRAY:
+            ok = json_is_array(v);
+            break;
         }
-    case CONN_BIGINT:
-        return json_is_integer(v) ? json_incref(v) : NULL;
-    case CONN_NUMERIC:
-        return json_is_number(v) || json_is_string(v) ? json_incref(v) : NULL;
-    case CONN_BOOL:
-        return json_is_boolean(v) ? json_incref(v) : NULL;
-    case CONN_TIMESTAMPTZ:
-        if (json_is_integer(v)) {
-            char iso[32];
-            sync_db_iso_time(json_integer_value(v), iso, sizeof(iso));
-            return json_string(iso);
-        }
-        return json_is_string(v) ? json_incref(v) : NULL;
-    case CONN_DATE:
-        return json_is_string(v) ? json_incref(v) : NULL;
-    case CONN_JSONB:
-        return json_incref(v);
-    case CONN_TEXT_ARRAY:
-        return json_is_array(v) ? json_incref(v) : NULL;
+        if (!ok)
+            return;
     }
-    return NULL;
+    sb_put(b, ",", 1);
+    sb_json_str(b, col->name);
+    sb_put(b, ":", 1);
+    if (col->src == CONN_SRC_VALUE && col->type == CONN_TEXT && !json_is_string(v)) {
+        /* a text column holding a non-string value: its JSON text, as a string */
+        char *d = json_dumps(v, JSON_ENCODE_ANY | JSON_COMPACT);
+        sb_json_str(b, d ? d : "");
+        free(d);
+    } else if (col->src == CONN_SRC_VALUE && col->type == CONN_TIMESTAMPTZ && json_is_integer(v)) {
+        char iso[32];
+        sync_db_iso_time(json_integer_value(v), iso, sizeof(iso));
+        sb_json_str(b, iso);
+    } else {
+        sb_json_value(b, v);
+    }
 }
 
 /* Adds columns for fields of OBJ that COLL does not have yet. */
+/* KNOWN (a JSON object used as a set) gets "id" and every field of COLL. */
+static json_t *known_fields(const conn_collection *coll)
+{
+    json_t *known = json_object();
+    json_object_set_new(known, "id", json_true());
+    for (size_t k = 0; k < coll->ncols; k++)
+        json_object_set_new(known, coll->cols[k].field, json_true());
+    return known;
+}
+
+/* KNOWN is the set of COLL's fields (known_fields), kept up to date here. */
 static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const connector_ops *ops,
-                  void *self, json_t *obj, const char *read_role, char *err, size_t errlen)
+                  void *self, json_t *obj, json_t *known, const char *read_role, char *err,
+                  size_t errlen)
 {
     const char *key;
     json_t *v;
     json_object_foreach(obj, key, v) {
-        bool known = strcmp(key, "id") == 0;
-        for (size_t k = 0; !known && k < coll->ncols; k++)
-            known = strcmp(coll->cols[k].field, key) == 0;
-        if (known || !ops->infer_column)
+        if (json_object_get(known, key) || !ops->infer_column)
             continue;
         conn_column col;
         if (ops->infer_column(self, coll, key, v, &col) != T_OK)
@@ -334,10 +501,48 @@ static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const
             continue;
         if (conn_collection_add_column(coll, &col) != T_OK)
             continue;
+        json_object_set_new(known, col.field, json_true());
         if (sync_db_add_column(conn, schema, coll, &col, read_role, err, errlen) != T_OK)
             return T_ERR;
     }
     return T_OK;
+}
+
+bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void *conn_self,
+                           const conn_changes *ch)
+{
+    if (!ops->infer_column)
+        return false;
+    json_t *known[CONN_MAX_COLLECTIONS] = {0};
+    bool needs = false;
+    for (size_t i = 0; i < ch->n && !needs; i++) {
+        const conn_change *x = &ch->items[i];
+        if (x->coll >= s->n || s->colls[x->coll].disabled)
+            continue;
+        const conn_collection *c = &s->colls[x->coll];
+        size_t nobj = x->kind == CONN_UPSERT ? 1 : x->kind == CONN_CHILDREN ? json_array_size(x->object) : 0;
+        for (size_t k = 0; k < nobj && !needs; k++) {
+            json_t *obj = x->kind == CONN_UPSERT ? x->object : json_array_get(x->object, k);
+            if (!json_is_object(obj))
+                continue;
+            if (!known[x->coll])
+                known[x->coll] = known_fields(c);
+            const char *key;
+            json_t *v;
+            json_object_foreach(obj, key, v) {
+                conn_column col;
+                if (json_object_get(known[x->coll], key) ||
+                    ops->infer_column(conn_self, c, key, v, &col) != T_OK ||
+                    conn_collection_column(c, col.name))
+                    continue;
+                needs = true;
+                break;
+            }
+        }
+    }
+    for (size_t i = 0; i < CONN_MAX_COLLECTIONS; i++)
+        json_decref(known[i]);
+    return needs;
 }
 
 typedef struct pending {
@@ -375,26 +580,39 @@ static size_t dedupe(pending *p, size_t n)
     return out;
 }
 
-static int upsert_rows(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_collection *c, pending *rows, size_t n, bool strict,
-                       long *written, char *err, size_t errlen)
+/* The statement (and its parameters) as batch entry: takes SQL and PAYLOAD. */
+static void batch_push(sync_batch *out, sbuf *sql, char *payload, const char *schema,
+                       const char *coll)
 {
-    json_t *arr = json_array();
+    char *p[] = {payload, strdup(schema), strdup(coll)};
+    if (!p[1] || !p[2])
+        abort();
+    sync_batch_add_owned(out, true, sql->s, 3, p);
+    sql->s = NULL;
+    sql->len = sql->cap = 0;
+}
+
+static void upsert_rows(const char *state_schema, const char *schema, const conn_collection *c,
+                        pending *rows, size_t n, bool strict, sync_batch *out)
+{
+    /* the jsonb_to_recordset payload, written directly as text */
+    sbuf pl = {0};
+    sb_printf(&pl, "[");
     for (size_t i = 0; i < n; i++) {
-        json_t *row = json_object();
-        json_object_set_new(row, "id", json_string(rows[i].id));
-        for (size_t k = 0; k < c->ncols; k++) {
-            json_t *v = column_value(&c->cols[k], rows[i].obj);
-            if (v)
-                json_object_set_new(row, c->cols[k].name, v);
+        sb_puts(&pl, i ? ",{\"id\":" : "{\"id\":");
+        sb_json_str(&pl, rows[i].id);
+        for (size_t k = 0; k < c->ncols; k++)
+            column_emit(&pl, &c->cols[k], rows[i].obj);
+        if (rows[i].parent && c->parent_column[0]) {
+            sb_put(&pl, ",", 1);
+            sb_json_str(&pl, c->parent_column);
+            sb_put(&pl, ":", 1);
+            sb_json_str(&pl, rows[i].parent);
         }
-        if (rows[i].parent && c->parent_column[0])
-            json_object_set_new(row, c->parent_column, json_string(rows[i].parent));
-        json_object_set_new(row, "_version", json_integer(rows[i].version));
-        json_array_append_new(arr, row);
+        sb_printf(&pl, ",\"_version\":%lld}", (long long)rows[i].version);
     }
-    char *payload = json_dumps(arr, JSON_COMPACT);
-    json_decref(arr);
+    sb_printf(&pl, "]");
+    char *payload = pl.s;
     sbuf cols = {0}, rec = {0}, sets = {0}, oldv = {0}, newv = {0};
     sb_printf(&cols, "id");
     sb_printf(&rec, "id text");
@@ -417,25 +635,16 @@ static int upsert_rows(PGconn *conn, const char *state_schema, const char *schem
               " ROW(%s) IS DISTINCT FROM ROW(%s))",
               Q(schema).s, Q(c->name).s, cols.s, cols.s, rec.s, Q(state_schema).s, sets.s ? sets.s : "",
               strict ? "false" : "true", c->ncols ? oldv.s : "t.id", c->ncols ? newv.s : "excluded.id");
-    const char *params[] = {payload, schema, c->name};
-    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
-    if (r) {
-        *written += atol(PQcmdTuples(r));
-        PQclear(r);
-    }
-    sb_free(&sql);
+    batch_push(out, &sql, payload, schema, c->name);
     sb_free(&cols);
     sb_free(&rec);
     sb_free(&sets);
     sb_free(&oldv);
     sb_free(&newv);
-    free(payload);
-    return r ? T_OK : T_ERR;
 }
 
-static int delete_rows(PGconn *conn, const char *state_schema, const char *schema,
-                       const conn_collection *c, pending *rows, size_t n, long *written, char *err,
-                       size_t errlen)
+static void delete_rows(const char *state_schema, const char *schema, const conn_collection *c,
+                        pending *rows, size_t n, sync_batch *out)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++)
@@ -450,21 +659,12 @@ static int delete_rows(PGconn *conn, const char *state_schema, const char *schem
               "  DO UPDATE SET version = greatest(tombstone.version, excluded.version))"
               " DELETE FROM %s.%s t USING d WHERE t.id = d.id AND t._version <= d.v",
               Q(state_schema).s, Q(schema).s, Q(c->name).s);
-    const char *params[] = {payload, schema, c->name};
-    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
-    if (r) {
-        *written += atol(PQcmdTuples(r));
-        PQclear(r);
-    }
-    sb_free(&sql);
-    free(payload);
-    return r ? T_OK : T_ERR;
+    batch_push(out, &sql, payload, schema, c->name);
 }
 
 /* Deletes children of each parent that are not in its current list. */
-static int prune_children(PGconn *conn, const char *state_schema, const char *schema,
-                          const conn_collection *c, pending *parents, size_t n, long *written,
-                          char *err, size_t errlen)
+static void prune_children(const char *state_schema, const char *schema, const conn_collection *c,
+                           pending *parents, size_t n, sync_batch *out)
 {
     json_t *arr = json_array();
     for (size_t i = 0; i < n; i++) {
@@ -490,22 +690,28 @@ static int prune_children(PGconn *conn, const char *state_schema, const char *sc
               " SELECT $2, $3, id, v FROM del ON CONFLICT (target_schema, collection, id)"
               " DO UPDATE SET version = greatest(tombstone.version, excluded.version)",
               Q(schema).s, Q(c->name).s, Q(c->parent_column).s, Q(state_schema).s);
-    const char *params[] = {payload, schema, c->name};
-    PGresult *r = sync_db_query(conn, sql.s, 3, params, err, errlen);
-    if (r) {
-        *written += atol(PQcmdTuples(r));
-        PQclear(r);
-    }
-    sb_free(&sql);
-    free(payload);
-    return r ? T_OK : T_ERR;
+    batch_push(out, &sql, payload, schema, c->name);
 }
 
 int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
                   const connector_ops *ops, void *conn_self, const conn_changes *ch,
                   const char *read_role, long *written, char *err, size_t errlen)
 {
+    sync_batch b = {0};
     *written = 0;
+    int rc = sync_db_apply_build(conn, state_schema, schema, s, ops, conn_self, ch, read_role, &b,
+                                 err, errlen);
+    if (rc == T_OK)
+        rc = sync_batch_exec(conn, &b, err, errlen);
+    *written = b.written;
+    sync_batch_free(&b);
+    return rc;
+}
+
+int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
+                        const connector_ops *ops, void *conn_self, const conn_changes *ch,
+                        const char *read_role, sync_batch *out, char *err, size_t errlen)
+{
     int rc = T_OK;
     size_t cap = ch->n + 1;
     for (size_t i = 0; i < ch->n; i++)
@@ -549,88 +755,19 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
                 ups[nu++] = ups[i];
         }
         nk = dedupe(kids, nk);
+        json_t *known = nu > 0 ? known_fields(c) : NULL;
         for (size_t i = 0; i < nu && rc == T_OK; i++)
-            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, read_role, err, errlen);
+            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
+        json_decref(known);
         if (rc == T_OK && nu > 0)
-            rc = upsert_rows(conn, state_schema, schema, c, ups, nu, ch->strictly_newer, written, err,
-                             errlen);
+            upsert_rows(state_schema, schema, c, ups, nu, ch->strictly_newer, out);
         if (rc == T_OK && nk > 0 && c->parent_column[0])
-            rc = prune_children(conn, state_schema, schema, c, kids, nk, written, err, errlen);
+            prune_children(state_schema, schema, c, kids, nk, out);
         if (rc == T_OK && nd > 0)
-            rc = delete_rows(conn, state_schema, schema, c, dels, nd, written, err, errlen);
+            delete_rows(state_schema, schema, c, dels, nd, out);
     }
     free(ups);
     free(dels);
     free(kids);
     return rc;
-}
-
-/* The event procedure that marks a connection whose statements sync_db_query collects. */
-static int sync_db_collect_event(PGEventId id, void *info, void *pass)
-{
-    (void)id;
-    (void)info;
-    (void)pass;
-    return 1;
-}
-
-/* Appends SQL and its parameters to B; answers with an empty COMMAND_OK result. */
-static PGresult *sync_db_collect(sync_db_batch *b, const char *sql, int nparams,
-                                 const char *const *params)
-{
-    assert(nparams >= 0 && nparams <= SYNC_DB_MAX_PARAMS);
-    if (b->n == b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4;
-        sync_db_stmt *items = realloc(b->items, cap * sizeof(*items));
-        if (!items)
-            abort();
-        b->items = items;
-        b->cap = cap;
-    }
-    sync_db_stmt *st = &b->items[b->n++];
-    memset(st, 0, sizeof(*st));
-    st->sql = strdup(sql);
-    if (!st->sql)
-        abort();
-    st->nparams = nparams;
-    for (int i = 0; i < nparams; i++) {
-        if (params[i] && !(st->params[i] = strdup(params[i])))
-            abort();
-    }
-    PGresult *r = PQmakeEmptyPGresult(NULL, PGRES_COMMAND_OK);
-    if (!r)
-        abort();
-    return r;
-}
-
-/* Collects what sync_db_apply runs through sync_db_query (its upserts, deletes and
- * child pruning must keep going through it); its DDL (exec_sql) still runs. */
-int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
-                        const connector_ops *ops, void *conn_self, const conn_changes *ch,
-                        const char *read_role, sync_db_batch *out, char *err, size_t errlen)
-{
-    /* fails only when already registered, which is fine */
-    (void)PQregisterEventProc(conn, sync_db_collect_event, "tether.sync_db_collect", NULL);
-    if (!PQsetInstanceData(conn, sync_db_collect_event, out)) {
-        snprintf(err, errlen, "cannot collect the write statements");
-        return T_ERR;
-    }
-    long written = 0;
-    int rc = sync_db_apply(conn, state_schema, schema, s, ops, conn_self, ch, read_role, &written,
-                           err, errlen);
-    PQsetInstanceData(conn, sync_db_collect_event, NULL);
-    return rc;
-}
-
-void sync_db_batch_free(sync_db_batch *b)
-{
-    if (!b)
-        return;
-    for (size_t i = 0; i < b->n; i++) {
-        free(b->items[i].sql);
-        for (int k = 0; k < b->items[i].nparams; k++)
-            free(b->items[i].params[k]);
-    }
-    free(b->items);
-    memset(b, 0, sizeof(*b));
 }

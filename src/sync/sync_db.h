@@ -16,12 +16,25 @@
 #define TETHER_SYNC_SYNC_DB_H
 
 #include "connectors/connector.h"
+#include "sync/sync_batch.h"
 
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Creates the state schema and its tables (idempotent, safe concurrently). */
+/* SQLSTATE of <state>.lease_fence(key, holder, secs) when KEY is not HOLDER's. */
+#define SYNC_DB_SQLSTATE_LEASE_LOST "TL001"
+/* SQLSTATE of <state>.cursor_advance(...) when the cursor is not at p_from. */
+#define SYNC_DB_SQLSTATE_CURSOR_MOVED "TL002"
+
+/*
+ * Creates the state schema and its tables (idempotent, safe concurrently),
+ * and the functions lease_fence(key, holder, secs): renews a lease held by
+ * holder, or raises SYNC_DB_SQLSTATE_LEASE_LOST (fencing a transaction);
+ * cursor_advance(sync, collection, from, to, done, rows): moves a backfill
+ * cursor from FROM to TO (counting the page), or raises
+ * SYNC_DB_SQLSTATE_CURSOR_MOVED when it is not at FROM.
+ */
 int sync_db_ensure_state(PGconn *conn, const char *state_schema, char *err, size_t errlen);
 
 /*
@@ -50,35 +63,25 @@ int sync_db_apply(PGconn *conn, const char *state_schema, const char *schema, co
                   const connector_ops *ops, void *conn_self, const conn_changes *ch,
                   const char *read_role, long *written, char *err, size_t errlen);
 
-/* A statement sync_db_apply_build collected: SQL and its text parameters (owned). */
-#define SYNC_DB_MAX_PARAMS 3
-typedef struct sync_db_stmt {
-    char *sql;
-    int nparams;
-    char *params[SYNC_DB_MAX_PARAMS];
-} sync_db_stmt;
-
-typedef struct sync_db_batch {
-    sync_db_stmt *items;
-    size_t n, cap;
-} sync_db_batch;
-
 /*
- * sync_db_apply for a caller that sends the writes itself (the proxy's
- * write-back pipelines them, inside its own transaction): the same
- * arguments, but the upsert/delete statements sync_db_apply would run are
- * appended to OUT, in order, instead of being run. Columns for new API
- * fields are still added at once on CONN (DDL, so CONN must be idle and not
- * in pipeline mode). T_OK, or T_ERR + ERR (OUT may hold statements either
- * way: release it with sync_db_batch_free()).
+ * The statements sync_db_apply would run for CH, appended to OUT (the
+ * caller runs them, e.g. as one pipelined transaction, and frees OUT).
+ * Fields the API added are inferred and their columns added here, at once
+ * (DDL on CONN, which must not be in pipeline mode), so the statements
+ * already name them. T_ERR + ERR when that DDL failed.
  */
 int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *schema, conn_schema *s,
                         const connector_ops *ops, void *conn_self, const conn_changes *ch,
-                        const char *read_role, sync_db_batch *out, char *err, size_t errlen);
-void sync_db_batch_free(sync_db_batch *b);
+                        const char *read_role, sync_batch *out, char *err, size_t errlen);
 
-/* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR.
- * During sync_db_apply_build on CONN it collects SQL instead (empty result). */
+/*
+ * Whether sync_db_apply_build would add columns for CH (fields the API
+ * added): it runs DDL then, so a caller in pipeline mode must drain first.
+ */
+bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void *conn_self,
+                           const conn_changes *ch);
+
+/* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR. */
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen);
 

@@ -14,11 +14,13 @@
 #include "http/token_bucket.h"
 #include "writethrough/writethrough.h"
 #include "pg/pgconn.h"
+#include "sync/sync_batch.h"
 #include "sync/sync_db.h"
 #include "sync/sync_status.h"
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <event2/event.h>
 #include <fcntl.h>
@@ -33,6 +35,8 @@
 #define ENGINE_BACKOFF_MIN_MS 200
 #define ENGINE_BACKOFF_MAX_MS 5000
 #define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
+#define ENGINE_BACKFILL_STEP_MS 1000   /* a backfill step pages for at most this long */
+#define ENGINE_PAGES_IN_FLIGHT 3       /* page transactions sent and not yet read, per step */
 
 typedef struct sync_worker {
     const sync_config *cfg;
@@ -62,6 +66,8 @@ typedef struct sync_engine {
     struct event *wake_ev, *wait_timer, *renew_timer;
     int wake[2];
     volatile sig_atomic_t *stop;
+    bool pipelined; /* writes in flight on pg: the loop's timers keep off it */
+    sync_prepared prepared; /* statements prepared on pg */
 } sync_engine;
 
 static void drop_pg(sync_engine *e)
@@ -69,6 +75,7 @@ static void drop_pg(sync_engine *e)
     if (e->pg)
         PQfinish(e->pg);
     e->pg = NULL;
+    memset(&e->prepared, 0, sizeof(e->prepared));
     for (size_t i = 0; i < e->n; i++) {
         e->workers[i].holds_lease = false;
         e->workers[i].tables_ready = false;
@@ -295,6 +302,215 @@ failed:
     return T_ERR;
 }
 
+/*
+ * The transaction of backfill page PG, fetched from cursor FROM, as a
+ * batch: the lease fence of "<sync>/<collection>" first (renews it, or
+ * fails the whole transaction when another process holds it; the lease row
+ * stays locked until the commit), then the page's rows, then the move of
+ * the collection's cursor from FROM to the page's next cursor, which fails
+ * the transaction unless the cursor is at FROM (so a page sent behind one
+ * that failed cannot commit). T_ERR + ERR when building failed (DDL for a
+ * new field).
+ */
+static int page_batch(sync_engine *e, sync_worker *w, const conn_page *pg, const char *from,
+                      sync_batch *b, char *err, size_t errlen)
+{
+    const char *ss = e->cfg->state_schema;
+    const char *cname = w->schema->colls[pg->coll].name;
+    char sql[512], key[160], secs[32], nrows[32];
+    snprintf(key, sizeof(key), "%s/%s", w->cfg->name, cname);
+    snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);
+    snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
+    snprintf(sql, sizeof(sql), "SELECT %s.lease_fence($1, $2, $3::int)", ss);
+    const char *fp[] = {key, e->holder, secs};
+    sync_batch_add(b, false, sql, 3, fp);
+    if (sync_db_apply_build(e->pg, ss, w->target, w->schema, w->ops, w->self, &pg->rows,
+                            e->cfg->read_role, b, err, errlen) != T_OK)
+        return T_ERR;
+    snprintf(sql, sizeof(sql), "SELECT %s.cursor_advance($1, $2, $3, $4, $5::boolean, $6::bigint)", ss);
+    const char *q[] = {w->cfg->name, cname, from, pg->cursor, pg->done ? "true" : "false", nrows};
+    sync_batch_add(b, false, sql, 6, q);
+    return T_OK;
+}
+
+/* Monotonic microseconds, for the step's timing line. */
+static int64_t engine_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* One round of pages (one per claimed collection) and their transactions. */
+typedef struct page_wave {
+    conn_page pages[ENGINE_MAX_CONCURRENT_PAGES];
+    char from[ENGINE_MAX_CONCURRENT_PAGES][256]; /* the cursor each page was read from */
+    sync_batch batches[ENGINE_MAX_CONCURRENT_PAGES];
+    bool sent[ENGINE_MAX_CONCURRENT_PAGES];
+    size_t n;
+} page_wave;
+
+/*
+ * Reads the results of W's sent batches (oldest first), logs the pages,
+ * frees W. Returns false when a page failed (first error into ERR unless
+ * *FAILED already); sets *LOST when the connection's results are out of
+ * step (the caller drops it).
+ */
+static void wave_finish(sync_engine *e, sync_worker *w, page_wave *wv, bool *failed, bool *lost,
+                        char *err, size_t errlen)
+{
+    for (size_t i = 0; i < wv->n; i++) {
+        conn_page *pg = &wv->pages[i];
+        const char *cname = w->schema->colls[pg->coll].name;
+        if (wv->sent[i] && !*lost) {
+            char e2[1100];
+            if (sync_batch_finish(e->pg, &wv->batches[i], &e->prepared, false, e2, sizeof(e2)) != T_OK) {
+                if (!*failed)
+                    snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
+                *failed = true;
+                /* no statement error: the results are out of step */
+                *lost = wv->batches[i].error[0] == '\0' || PQstatus(e->pg) != CONNECTION_OK;
+            } else {
+                log_info("sync.backfill_page", "sync=%s collection=%s rows=%zu written=%ld done=%s",
+                         w->cfg->name, cname, pg->rows.n, wv->batches[i].written,
+                         pg->done ? "true" : "false");
+            }
+        }
+        sync_batch_free(&wv->batches[i]);
+        conn_changes_free(&pg->rows);
+        wv->sent[i] = false;
+    }
+    wv->n = 0;
+}
+
+/*
+ * Pages the claimed collections PAGES[0..N) (cursors set) for up to
+ * ENGINE_BACKFILL_STEP_MS, or until one of them is done (a new step then
+ * lets the next undone collection start at once). Each page commits with
+ * its cursor in one transaction (page_batch), sent as a libpq pipeline
+ * segment; the loop does not wait for it: it fetches and parses the next
+ * page (its cursor is known once a page is parsed), builds and sends that
+ * one, and reads a page's results only when ENGINE_PAGES_IN_FLIGHT later
+ * pages have been sent. So Postgres has pages queued while Tether fetches,
+ * parses and builds, and neither waits for the other's hiccups. A page
+ * that fails makes every page sent behind it fail too (cursor_advance), the
+ * step ends, and the next step resumes from the committed cursors.
+ */
+static int backfill_pages(sync_engine *e, sync_worker *w, conn_page *pages, size_t n, char *err,
+                          size_t errlen)
+{
+    /* where the step's time went: fetching+parsing, building+sending, and
+     * waiting for Postgres's results (logged at debug level) */
+    int64_t t_fetch = 0, t_build = 0, t_wait = 0, t0 = engine_now_us();
+    size_t npages = 0;
+    /* a ring: up to ENGINE_PAGES_IN_FLIGHT waves sent and not yet read, plus
+     * the one being fetched */
+    const size_t nring = ENGINE_PAGES_IN_FLIGHT + 1;
+    page_wave *ring = calloc(nring, sizeof(*ring));
+    if (!ring)
+        abort();
+    size_t oldest = 0, inflight = 0;
+    page_wave *cur = &ring[0];
+    memcpy(cur->pages, pages, n * sizeof(*pages));
+    cur->n = n;
+    for (size_t i = 0; i < n; i++)
+        snprintf(cur->from[i], sizeof(cur->from[i]), "%s", pages[i].cursor);
+    int64_t until = token_bucket_now_ms() + ENGINE_BACKFILL_STEP_MS;
+    e->pipelined = false;
+    w->ops->backfill(w->self, w->schema, cur->pages, cur->n);
+    t_fetch += engine_now_us() - t0;
+    bool failed = false, lost = false;
+    for (;;) {
+        int64_t tb = engine_now_us();
+        bool finished = false;
+        for (size_t i = 0; i < cur->n; i++)
+            if (cur->pages[i].error[0] && !failed) {
+                snprintf(err, errlen, "backfill %.60s: %.250s",
+                         w->schema->colls[cur->pages[i].coll].name, cur->pages[i].error);
+                failed = true;
+            }
+        /* a new field means DDL while building: read what is in flight first */
+        bool ddl = false;
+        for (size_t i = 0; i < cur->n && inflight > 0 && !ddl; i++)
+            ddl = sync_db_needs_columns(w->schema, w->ops, w->self, &cur->pages[i].rows);
+        if (ddl) {
+            for (; inflight > 0; inflight--, oldest = (oldest + 1) % nring)
+                wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
+            if (!lost && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(e->pg) != 1)
+                lost = true;
+        }
+        /* build every batch before sending any: building may run DDL */
+        bool built[ENGINE_MAX_CONCURRENT_PAGES] = {false};
+        for (size_t i = 0; i < cur->n && !failed && !lost; i++) {
+            char e2[400];
+            if (page_batch(e, w, &cur->pages[i], cur->from[i], &cur->batches[i], e2, sizeof(e2)) != T_OK) {
+                snprintf(err, errlen, "backfill %.60s: %.400s",
+                         w->schema->colls[cur->pages[i].coll].name, e2);
+                failed = true;
+                break;
+            }
+            built[i] = true;
+        }
+        for (size_t i = 0; i < cur->n && built[i] && !failed && !lost; i++) {
+            conn_page *pg = &cur->pages[i];
+            char e2[400];
+            if (sync_batch_send(e->pg, &cur->batches[i], &e->prepared, e2, sizeof(e2)) != T_OK) {
+                snprintf(err, errlen, "backfill %.60s: %.400s", w->schema->colls[pg->coll].name, e2);
+                failed = lost = true; /* maybe half sent: start over on a new connection */
+                break;
+            }
+            cur->sent[i] = true;
+            npages++;
+            finished = finished || pg->done;
+        }
+        inflight++; /* CUR, sent or not: it is read (or freed) in ring order */
+        int64_t tw = engine_now_us();
+        t_build += tw - tb;
+        /* keep a slot free for the next fetch: read the oldest waves (Postgres
+         * had them while the later ones were fetched and built) */
+        while (inflight > ENGINE_PAGES_IN_FLIGHT) {
+            wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
+            oldest = (oldest + 1) % nring;
+            inflight--;
+        }
+        int64_t tf = engine_now_us();
+        t_wait += tf - tw;
+        bool go_on = !failed && !lost && !finished && !*e->stop && token_bucket_now_ms() < until;
+        if (!go_on)
+            break;
+        /* prefetch: the next wave while Postgres writes the ones in flight */
+        page_wave *last = cur;
+        cur = &ring[(oldest + inflight) % nring];
+        assert(cur->n == 0);
+        cur->n = last->n;
+        for (size_t i = 0; i < last->n; i++) {
+            memset(&cur->pages[i], 0, sizeof(cur->pages[i]));
+            cur->pages[i].coll = last->pages[i].coll;
+            snprintf(cur->pages[i].cursor, sizeof(cur->pages[i].cursor), "%s", last->pages[i].cursor);
+            snprintf(cur->from[i], sizeof(cur->from[i]), "%s", last->pages[i].cursor);
+        }
+        e->pipelined = true;
+        w->ops->backfill(w->self, w->schema, cur->pages, cur->n);
+        e->pipelined = false;
+        t_fetch += engine_now_us() - tf;
+    }
+    int64_t tw = engine_now_us();
+    for (; inflight > 0; inflight--, oldest = (oldest + 1) % nring)
+        wave_finish(e, w, &ring[oldest], &failed, &lost, err, errlen);
+    t_wait += engine_now_us() - tw;
+    free(ring);
+    log_debug("sync.backfill_timing", "sync=%s pages=%zu fetch_ms=%.1f build_ms=%.1f wait_ms=%.1f",
+              w->cfg->name, npages, (double)t_fetch / 1000, (double)t_build / 1000,
+              (double)t_wait / 1000);
+    if (!lost && e->pg && PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF && PQexitPipelineMode(e->pg) != 1)
+        lost = true;
+    if (lost) {
+        log_warn("sync.pg_pipeline_broken", "reconnecting=true");
+        drop_pg(e);
+    }
+    return failed || lost ? T_ERR : T_OK;
+}
+
 static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, size_t errlen)
 {
     *more = true;
@@ -354,36 +570,7 @@ static int backfill_step(sync_engine *e, sync_worker *w, bool *more, char *err, 
         log_info("sync.backfill_done", "sync=%s", w->cfg->name);
         return T_OK;
     }
-    int rc = w->ops->backfill(w->self, w->schema, pages, n);
-    for (size_t i = 0; i < n; i++) {
-        conn_page *pg = &pages[i];
-        const char *cname = w->schema->colls[pg->coll].name;
-        if (pg->error[0]) {
-            snprintf(err, errlen, "backfill %.60s: %.250s", cname, pg->error);
-            conn_changes_free(&pg->rows);
-            continue;
-        }
-        snprintf(sql, sizeof(sql),
-                 "UPDATE %s.collection SET cursor = $3, done = $4, pages = pages + 1,"
-                 " rows_written = rows_written + $5, updated_at = now() WHERE sync = $1 AND collection = $2",
-                 ss);
-        long written = 0;
-        char nrows[32];
-        snprintf(nrows, sizeof(nrows), "%zu", pg->rows.n);
-        const char *q[] = {w->cfg->name, cname, pg->cursor, pg->done ? "true" : "false", nrows};
-        char e2[400];
-        char key[160];
-        snprintf(key, sizeof(key), "%s/%s", w->cfg->name, cname);
-        if (write_txn(e, w, key, &pg->rows, sql, 5, q, &written, e2, sizeof(e2)) != T_OK) {
-            snprintf(err, errlen, "backfill %.60s: %.400s", cname, e2);
-            rc = T_ERR;
-        } else {
-            log_info("sync.backfill_page", "sync=%s collection=%s rows=%zu written=%ld done=%s",
-                     w->cfg->name, cname, pg->rows.n, written, pg->done ? "true" : "false");
-        }
-        conn_changes_free(&pg->rows);
-    }
-    return rc;
+    return backfill_pages(e, w, pages, n, err, errlen);
 }
 
 static int poll_step(sync_engine *e, sync_worker *w, const char *cursor, char *err, size_t errlen)
@@ -647,7 +834,8 @@ static int select_collections(sync_worker *w, const sync_config *sc)
 static void on_renew_timer(evutil_socket_t fd, short what, void *arg)
 {
     sync_engine *e = arg;
-    if (!e->pg || PQtransactionStatus(e->pg) != PQTRANS_IDLE)
+    if (!e->pg || e->pipelined || PQpipelineStatus(e->pg) != PQ_PIPELINE_OFF ||
+        PQtransactionStatus(e->pg) != PQTRANS_IDLE)
         return;
     char sql[256], secs[32], err[T_ERRBUF_SIZE];
     snprintf(secs, sizeof(secs), "%d", e->cfg->lease_seconds);

@@ -59,12 +59,10 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
     wt_target *t = plan->target;
     PGconn *conn = wt_engine_conn(wt);
     int64_t t0 = wt_engine_now_us();
-    sync_db_batch b;
+    sync_batch b;
     memset(&b, 0, sizeof(b));
     int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema,
                                  t->ops, t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
-    if (rc == T_OK && b.n == 0)
-        log_warn("writethrough.writeback_empty", "changes=%zu", ch->n); /* sync_db ran them itself? */
     if (rc == T_OK) {
         wt_pipe pp;
         if (wt_pipe_begin(&pp, conn, wt_engine_prepared(wt)) == T_OK) {
@@ -83,7 +81,7 @@ static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *id
     }
     log_debug("writethrough.writeback", "rows=%zu statements=%zu us=%lld", n, b.n,
               (long long)(wt_engine_now_us() - t0));
-    sync_db_batch_free(&b);
+    sync_batch_free(&b);
     return rc;
 }
 

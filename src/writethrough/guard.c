@@ -1,12 +1,19 @@
 /*
  * guard.c - the guard on synced tables: one trigger function in the state
- * schema, attached BEFORE INSERT/UPDATE/DELETE (per row) and BEFORE TRUNCATE
- * (per statement) to every synced table. A write passes only in a session
- * whose tether.write setting hashes to a secret in <state>.write_secret
- * (sessions of Tether's apply path and of the sync engine); in such a
- * session with tether.capture = on the trigger records OLD/NEW into the
- * session's temporary capture table and returns NULL (nothing is written).
- * Any other write fails with SQLSTATE 42501 and changes nothing.
+ * schema, attached to every synced table twice:
+ *   tether_guard_statement  BEFORE INSERT/UPDATE/DELETE/TRUNCATE, per
+ *                           statement: the secret check, once per statement
+ *                           (a COPY FROM, a function's or a CTE's DML and an
+ *                           ON CONFLICT upsert all fire it, also for 0 rows);
+ *   tether_guard            BEFORE INSERT/UPDATE/DELETE, per row, only
+ *                           WHEN tether.capture = 'on': the proxy's capture.
+ * A write passes only in a session whose tether.write setting hashes to a
+ * secret in <state>.write_secret (sessions of Tether's apply path and of the
+ * sync engine); in such a session with tether.capture = on the row trigger
+ * records OLD/NEW into the session's temporary capture table and returns
+ * NULL (nothing is written). Any other write fails with SQLSTATE 42501 and
+ * changes nothing. The sync's bulk upserts thus pay one check per statement
+ * and a setting lookup per row (the WHEN clause), not a PL/pgSQL call per row.
  *
  * The secret never leaves the process that made it: the table keeps only its
  * SHA-256, so a client that can read the table (the proxy connects upstream
@@ -90,13 +97,19 @@ int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
                      const char *table, char *err, size_t errlen)
 {
     const char *p[] = {schema, table};
+    /* the current layout: the statement trigger, the row trigger with its
+     * WHEN clause, and not the per-row-always layout of earlier versions */
     PGresult *r = PQexecParams(conn,
                                "SELECT (SELECT count(*) FROM pg_class c JOIN pg_namespace n"
                                "         ON n.oid = c.relnamespace WHERE n.nspname = $1 AND c.relname = $2),"
                                " (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
                                " JOIN pg_namespace n ON n.oid = c.relnamespace"
                                " WHERE n.nspname = $1 AND c.relname = $2"
-                               " AND t.tgname IN ('tether_guard', 'tether_guard_truncate'))",
+                               " AND ((t.tgname = 'tether_guard' AND t.tgqual IS NOT NULL)"
+                               "      OR t.tgname = 'tether_guard_statement')),"
+                               " (SELECT count(*) FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                               " JOIN pg_namespace n ON n.oid = c.relnamespace"
+                               " WHERE n.nspname = $1 AND c.relname = $2 AND t.tgname = 'tether_guard_truncate')",
                                2, NULL, p, NULL, NULL, 0);
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
         snprintf(err, errlen, "guard lookup on %s.%s: %s", schema, table, PQerrorMessage(conn));
@@ -104,7 +117,7 @@ int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
         return T_ERR;
     }
     bool exists = strcmp(PQgetvalue(r, 0, 0), "0") != 0;
-    bool have = strcmp(PQgetvalue(r, 0, 1), "2") == 0;
+    bool have = strcmp(PQgetvalue(r, 0, 1), "2") == 0 && strcmp(PQgetvalue(r, 0, 2), "0") == 0;
     PQclear(r);
     if (have || !exists)
         return T_OK; /* a table the sync has not created yet is guarded when it does */
@@ -115,16 +128,18 @@ int wt_guard_protect(PGconn *conn, const char *state_schema, const char *schema,
         snprintf(err, errlen, "name too long");
         return T_ERR;
     }
-    char sql[2048];
+    char sql[4096];
     snprintf(sql, sizeof(sql),
              "BEGIN;"
              "SELECT pg_advisory_xact_lock(hashtext('tether.writethrough.guard'));"
              "DROP TRIGGER IF EXISTS tether_guard ON %2$s.%3$s;"
              "DROP TRIGGER IF EXISTS tether_guard_truncate ON %2$s.%3$s;"
-             "CREATE TRIGGER tether_guard BEFORE INSERT OR UPDATE OR DELETE ON %2$s.%3$s"
-             " FOR EACH ROW EXECUTE FUNCTION %1$s.write_guard();"
-             "CREATE TRIGGER tether_guard_truncate BEFORE TRUNCATE ON %2$s.%3$s"
-             " FOR EACH STATEMENT EXECUTE FUNCTION %1$s.write_guard();"
+             "DROP TRIGGER IF EXISTS tether_guard_statement ON %2$s.%3$s;"
+             "CREATE TRIGGER tether_guard_statement BEFORE INSERT OR UPDATE OR DELETE OR TRUNCATE"
+             " ON %2$s.%3$s FOR EACH STATEMENT EXECUTE FUNCTION %1$s.write_guard();"
+             "CREATE TRIGGER tether_guard BEFORE INSERT OR UPDATE OR DELETE ON %2$s.%3$s FOR EACH ROW"
+             " WHEN (current_setting('" WT_GUC_CAPTURE "', true) = 'on')"
+             " EXECUTE FUNCTION %1$s.write_guard();"
              "COMMIT;",
              ss, sq, tq);
     if (wt_guard_exec(conn, sql, err, errlen) != T_OK) {
