@@ -16,9 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BUDGET_GRANT_SECONDS 0.05   /* a grant is this much of the rate */
+#define BUDGET_GRANT_SECONDS 0.1    /* a grant is this much of the rate */
 #define BUDGET_GRANT_TTL_MS 1000    /* unused granted tokens expire after this */
 #define BUDGET_RECONNECT_MS 5000    /* after a database error, fail open this long */
+#define BUDGET_TAKE_STMT "tether_budget_take"
 
 struct request_budget {
     char *conninfo;
@@ -169,6 +170,30 @@ static int budget_connect(request_budget *b, char *err, size_t errlen)
     const char *p[] = {b->key, burst, rate};
     if (!budget_exec(b, sql, 3, p, err, errlen))
         return T_ERR;
+    /* the grant: parsed and planned once per connection (it is on the write path) */
+    char take[1400];
+    snprintf(take, sizeof(take),
+             "WITH cur AS ("
+             "  SELECT t.now, coalesce(b.paused_until, t.now) AS paused_until,"
+             "         least($3::float8, b.tokens + $2::float8 *"
+             "               greatest(0, extract(epoch FROM t.now - b.updated_at)::float8)) AS avail"
+             "    FROM %s b, (SELECT clock_timestamp() AS now) t WHERE b.credential = $1 FOR UPDATE OF b),"
+             " g AS (SELECT now, avail, paused_until,"
+             "         CASE WHEN paused_until > now THEN 0::float8"
+             "              ELSE least($4::float8, greatest(0::float8, floor(avail))) END AS granted FROM cur)"
+             " UPDATE %s b SET tokens = g.avail - g.granted, updated_at = g.now, rate = $2::float8,"
+             "   granted = b.granted + g.granted::bigint"
+             "   FROM g WHERE b.credential = $1"
+             " RETURNING g.granted, g.avail,"
+             "   ceil(extract(epoch FROM g.paused_until - g.now)::float8 * 1000)::bigint",
+             b->table, b->table);
+    PGresult *pr = PQprepare(b->conn, BUDGET_TAKE_STMT, take, 4, NULL);
+    bool prepared = pr && PQresultStatus(pr) == PGRES_COMMAND_OK;
+    if (!prepared)
+        snprintf(err, errlen, "%s", pr ? PQresultErrorMessage(pr) : PQerrorMessage(b->conn));
+    PQclear(pr);
+    if (!prepared)
+        return T_ERR;
     if (b->warned)
         log_info("budget.available", "sync=%s", b->name);
     b->warned = false;
@@ -195,28 +220,12 @@ int64_t request_budget_take(request_budget *b, int64_t now_ms)
         }
     }
     /* refill by elapsed time and debit the grant under the row lock: one round trip */
-    char sql[1400];
-    snprintf(sql, sizeof(sql),
-             "WITH cur AS ("
-             "  SELECT t.now, coalesce(b.paused_until, t.now) AS paused_until,"
-             "         least($3::float8, b.tokens + $2::float8 *"
-             "               greatest(0, extract(epoch FROM t.now - b.updated_at)::float8)) AS avail"
-             "    FROM %s b, (SELECT clock_timestamp() AS now) t WHERE b.credential = $1 FOR UPDATE OF b),"
-             " g AS (SELECT now, avail, paused_until,"
-             "         CASE WHEN paused_until > now THEN 0::float8"
-             "              ELSE least($4::float8, greatest(0::float8, floor(avail))) END AS granted FROM cur)"
-             " UPDATE %s b SET tokens = g.avail - g.granted, updated_at = g.now, rate = $2::float8,"
-             "   granted = b.granted + g.granted::bigint"
-             "   FROM g WHERE b.credential = $1"
-             " RETURNING g.granted, g.avail,"
-             "   ceil(extract(epoch FROM g.paused_until - g.now)::float8 * 1000)::bigint",
-             b->table, b->table);
     char rate[32], burst[32], grant[32];
     snprintf(rate, sizeof(rate), "%.17g", b->rate);
     snprintf(burst, sizeof(burst), "%.17g", b->burst);
     snprintf(grant, sizeof(grant), "%.17g", b->grant);
     const char *p[] = {b->key, rate, burst, grant};
-    PGresult *r = PQexecParams(b->conn, sql, 4, NULL, p, NULL, NULL, 0);
+    PGresult *r = PQexecPrepared(b->conn, BUDGET_TAKE_STMT, 4, p, NULL, NULL, 0);
     if (!r || PQresultStatus(r) != PGRES_TUPLES_OK || PQntuples(r) != 1) {
         snprintf(err, sizeof(err), "%s",
                  r && PQresultStatus(r) == PGRES_TUPLES_OK ? "the budget row is gone"

@@ -7,10 +7,12 @@
  *
  * The bucket lives in Postgres, in <state_schema>.request_budget (one row
  * per credential, keyed by a SHA-256 of the credential, never the secret
- * itself; `granted` counts every token handed out, for operators). A process takes tokens in small grants (about 50 ms worth of the
- * rate) with one UPDATE that refills the row by elapsed time and debits the
- * grant under the row lock, so the sum over all processes never exceeds the
- * rate (plus one burst). A 429 seen by one process pauses the credential for
+ * itself; `granted` counts every token handed out, for operators). A
+ * process takes tokens in small grants (about 100 ms worth of the rate,
+ * unused ones lapse after a second) with one prepared UPDATE that refills
+ * the row by elapsed time and debits the grant under the row lock, so the
+ * sum over all processes never exceeds the rate (plus one burst and one
+ * grant per process). A 429 seen by one process pauses the credential for
  * all of them (request_budget_pause). Each process keeps its own local
  * token_bucket too (rate_backfill, rate_steady, TETHER_WRITE_RATE): a
  * request needs a token from both.
