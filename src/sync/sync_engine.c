@@ -34,6 +34,7 @@
 #define ENGINE_MAX_CONCURRENT_PAGES 4
 #define ENGINE_BACKOFF_MIN_MS 200
 #define ENGINE_BACKOFF_MAX_MS 5000
+#define ENGINE_WEBHOOK_SETTLE_MS 250 /* the settling poll after webhooks, at most this late */
 #define ENGINE_CAUGHT_UP_WRITE_MS 2000 /* resolution of the lag when idle */
 #define ENGINE_BACKFILL_STEP_MS 1000   /* a backfill step pages for at most this long */
 #define ENGINE_PAGES_IN_FLIGHT 3       /* page transactions sent and not yet read, per step */
@@ -691,8 +692,13 @@ static void drain_webhooks(sync_engine *e, sync_worker *w)
     }
     conn_changes_free(&ch);
     /* pushed changes only win when strictly newer; the ordered poll settles
-     * changes from the same second, so run it now rather than at its interval */
-    w->next_step_ms = 0;
+     * changes from the same second, so run it soon rather than at its
+     * interval - but coalesced: a poll per webhook would use up the steady
+     * request budget and hold the loop waiting for tokens while later
+     * webhooks queue behind it */
+    int64_t settle = token_bucket_now_ms() + ENGINE_WEBHOOK_SETTLE_MS;
+    if (w->next_step_ms > settle)
+        w->next_step_ms = settle;
 }
 
 static void wake_loop(sync_engine *e)
