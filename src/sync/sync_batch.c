@@ -3,8 +3,8 @@
  * results are cleared here.
  */
 #include "sync/sync_batch.h"
+#include "sync/sync_db.h"
 #include "util/common.h"
-#include "util/log.h"
 
 #include <assert.h>
 #include <stdint.h>
@@ -63,20 +63,6 @@ void sync_batch_free(sync_batch *b)
     b->n = b->cap = 0;
 }
 
-/* "SQLSTATE: message" of a failed result (or the connection's error), redacted. */
-static void sync_batch_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
-{
-    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
-    char msg[T_ERRBUF_SIZE];
-    snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
-    size_t n = strlen(msg);
-    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == ' '))
-        msg[--n] = '\0';
-    char red[T_ERRBUF_SIZE];
-    log_redact(msg, red, sizeof(red));
-    snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", red);
-}
-
 static bool sync_batch_ok(const PGresult *r)
 {
     ExecStatusType st = PQresultStatus(r);
@@ -90,7 +76,7 @@ int sync_batch_exec(PGconn *conn, sync_batch *b, char *err, size_t errlen)
         PGresult *r = PQexecParams(conn, s->sql, s->nparams, NULL, (const char *const *)s->params,
                                    NULL, NULL, 0);
         if (!r || !sync_batch_ok(r)) {
-            sync_batch_error(conn, r, err, errlen);
+            sync_db_result_error(conn, r, err, errlen);
             PQclear(r);
             return T_ERR;
         }
@@ -131,7 +117,7 @@ static void sync_prepared_forget(sync_prepared *ps, const char *name)
 int sync_batch_send(PGconn *conn, sync_batch *b, sync_prepared *prepared, char *err, size_t errlen)
 {
     if (PQpipelineStatus(conn) == PQ_PIPELINE_OFF && PQenterPipelineMode(conn) != 1) {
-        sync_batch_error(conn, NULL, err, errlen);
+        sync_db_result_error(conn, NULL, err, errlen);
         return T_ERR;
     }
     for (size_t i = 0; i < b->n; i++) {
@@ -145,7 +131,7 @@ int sync_batch_send(PGconn *conn, sync_batch *b, sync_prepared *prepared, char *
                 memcpy(s->name, name, sizeof(name));
             } else if (prepared->n < SYNC_PREPARED_MAX) {
                 if (PQsendPrepare(conn, name, s->sql, s->nparams, NULL) != 1) {
-                    sync_batch_error(conn, NULL, err, errlen);
+                    sync_db_result_error(conn, NULL, err, errlen);
                     return T_ERR;
                 }
                 memcpy(prepared->names[prepared->n++], name, sizeof(name));
@@ -159,12 +145,12 @@ int sync_batch_send(PGconn *conn, sync_batch *b, sync_prepared *prepared, char *
                      : PQsendQueryParams(conn, s->sql, s->nparams, NULL,
                                          (const char *const *)s->params, NULL, NULL, 0);
         if (ok != 1) {
-            sync_batch_error(conn, NULL, err, errlen);
+            sync_db_result_error(conn, NULL, err, errlen);
             return T_ERR;
         }
     }
     if (PQpipelineSync(conn) != 1) {
-        sync_batch_error(conn, NULL, err, errlen);
+        sync_db_result_error(conn, NULL, err, errlen);
         return T_ERR;
     }
     return T_OK;
@@ -186,7 +172,7 @@ int sync_batch_finish(PGconn *conn, sync_batch *b, sync_prepared *prepared, bool
         PGresult *r = PQgetResult(conn);
         if (!r) {
             if (PQstatus(conn) != CONNECTION_OK || ++nulls > 1) {
-                sync_batch_error(conn, NULL, err, errlen);
+                sync_db_result_error(conn, NULL, err, errlen);
                 return T_ERR; /* the caller drops the connection */
             }
             continue;
@@ -198,7 +184,7 @@ int sync_batch_finish(PGconn *conn, sync_batch *b, sync_prepared *prepared, bool
         } else {
             bool ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK;
             if (!ok && st != PGRES_PIPELINE_ABORTED && !failed)
-                sync_batch_error(conn, r, b->error, sizeof(b->error));
+                sync_db_result_error(conn, r, b->error, sizeof(b->error));
             failed = failed || !ok;
             if (parse) {
                 /* the statement was not prepared: prepare it again next time */
@@ -215,7 +201,7 @@ int sync_batch_finish(PGconn *conn, sync_batch *b, sync_prepared *prepared, bool
         PQclear(r);
     }
     if (last && PQexitPipelineMode(conn) != 1) {
-        sync_batch_error(conn, NULL, err, errlen);
+        sync_db_result_error(conn, NULL, err, errlen);
         return T_ERR;
     }
     if (failed) {

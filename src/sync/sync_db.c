@@ -87,13 +87,8 @@ static qid Q(const char *name)
     return q;
 }
 
-PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
-                        char *err, size_t errlen)
+void sync_db_result_error(PGconn *conn, const PGresult *res, char *err, size_t errlen)
 {
-    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
-    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
-    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
-        return res;
     const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     char msg[T_ERRBUF_SIZE];
     snprintf(msg, sizeof(msg), "%s", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
@@ -103,6 +98,16 @@ PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *
     char red[T_ERRBUF_SIZE];
     log_redact(msg, red, sizeof(red));
     snprintf(err, errlen, "%s%s%s", state ? state : "", state ? ": " : "", red);
+}
+
+PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
+                        char *err, size_t errlen)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
+    if (st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK)
+        return res;
+    sync_db_result_error(conn, res, err, errlen);
     if (res)
         PQclear(res);
     return NULL;

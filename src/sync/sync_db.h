@@ -81,6 +81,13 @@ int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *sche
 bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void *conn_self,
                            const conn_changes *ch);
 
+/*
+ * Writes "SQLSTATE: message" of the failed result RES (or, with RES NULL,
+ * the connection's error) into ERR, trailing newlines cut and secrets
+ * redacted. Frees nothing.
+ */
+void sync_db_result_error(PGconn *conn, const PGresult *res, char *err, size_t errlen);
+
 /* Runs SQL with text PARAMS; returns the result (caller PQclears) or NULL + ERR. */
 PGresult *sync_db_query(PGconn *conn, const char *sql, int nparams, const char *const *params,
                         char *err, size_t errlen);
