@@ -43,18 +43,14 @@ static bool proxy_pool_quiet(const proxy_session *s)
     if (s->state != PS_RELAY || !s->sbev || s->txn_status != 'I' || s->pending_syncs != 0 ||
         s->remaining[PROTO_FROM_CLIENT] != 0 || s->remaining[PROTO_FROM_SERVER] != 0)
         return false;
+    if (proxy_session_in_batch(s->last_client_type))
+        return false; /* an extended batch without its Sync */
     switch (s->last_client_type) {
-    case PqMsg_Parse:
-    case PqMsg_Bind:
-    case PqMsg_Describe:
-    case PqMsg_Execute:
-    case PqMsg_Close:
-    case PqMsg_Flush:
     case PqMsg_CopyData:
     case PqMsg_CopyDone:
     case PqMsg_CopyFail:
     case PqMsg_Terminate:
-        return false; /* an extended batch without its Sync, or COPY */
+        return false; /* COPY in flight, or a goodbye */
     default:
         break;
     }

@@ -151,8 +151,7 @@ void proxy_session_fail(proxy_session *s, const char *sqlstate, const char *mess
     proxy_session_close_after_flush(s, reason);
 }
 
-/* True after an extended-query message that still waits for its Sync. */
-static bool proxy_session_in_batch(char last_client_type)
+bool proxy_session_in_batch(char last_client_type)
 {
     switch (last_client_type) {
     case PqMsg_Parse:

@@ -200,6 +200,9 @@ void proxy_session_close_after_flush(proxy_session *s, const char *reason);
  * drain may close it), or still logging in. */
 bool proxy_session_idle(const proxy_session *s);
 
+/* True after an extended-query message that still waits for its Sync. */
+bool proxy_session_in_batch(char last_client_type);
+
 /* client.c */
 /* Takes ownership of the accepted socket FD: sets up the client bufferevent
  * and the login timer, then waits for the startup packet. On failure the
