@@ -40,6 +40,17 @@ wait_log() {
   echo "--- $file" >&2; tail -20 "$file" >&2
   fail "no line matching '$re' in $file after ${secs}s"
 }
+# wait_log_count FILE REGEX N [SECS]: until FILE has N lines matching REGEX.
+wait_log_count() {
+  local file=$1 re=$2 want=$3 secs=${4:-60} i n=0
+  for ((i = 0; i < secs * 10; i++)); do
+    n=$(grep -cE "$re" "$file" 2>/dev/null || true); n=${n:-0}
+    [ "$n" -ge "$want" ] && return 0
+    sleep 0.1
+  done
+  echo "--- $file" >&2; tail -20 "$file" >&2
+  fail "$n of $want lines matching '$re' in $file after ${secs}s"
+}
 psql_val() { psql -X -A -t -q -v ON_ERROR_STOP=1 -d "$DB_URL" -c "$1"; }
 stop_checked() {
   local what=$1 pid=$2 log=$3 sig=${4:-TERM} rc=0

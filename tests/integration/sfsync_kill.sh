@@ -10,12 +10,7 @@ export TETHER_SYNC_SALESFORCE_RATE_BACKFILL=3
 sfemu_start --seed-accounts 100 --seed-contacts 14000 --seed-invoices 50
 export TETHER_SYNC_SALESFORCE_COLLECTIONS=contact,account,invoice__c
 sfsync_start a
-for ((i = 0; i < 600; i++)); do
-  n=$(grep -c "event=sync.backfill_page.*collection=contact " "$WORK/a.log" || true)
-  [ "$n" -ge 2 ] && break
-  sleep 0.1
-done
-[ "$n" -ge 2 ] || { tail -20 "$WORK/a.log" >&2; fail "contact pages never appeared"; }
+wait_log_count "$WORK/a.log" "event=sync\.backfill_page.*collection=contact " 2 60
 sfsync_kill a 9
 grep -q "event=sync.backfill_done" "$WORK/a.log" && fail "backfill finished before the kill; test proves nothing"
 cursor=$(psql_val "SELECT cursor FROM _tether.collection WHERE collection = 'contact'")

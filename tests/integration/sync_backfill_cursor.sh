@@ -12,11 +12,7 @@ export TETHER_SYNC_STRIPE_RATE_BACKFILL=8
 
 emu_start --seed-customers 1500 --seed-products 2 --seed-prices 2 --seed-random 12
 sync_start a
-for ((i = 0; i < 600; i++)); do
-  n=$(grep -c "event=sync.backfill_page.*collection=customer " "$WORK/a.log" || true)
-  [ "$n" -ge 2 ] && break
-  sleep 0.1
-done
+wait_log_count "$WORK/a.log" "event=sync\.backfill_page.*collection=customer " 2 60
 sync_kill a
 grep -q "event=sync.backfill_done" "$WORK/a.log" && fail "backfill finished before the stop; test proves nothing"
 cursor=$(psql_val "SELECT cursor FROM _tether.collection WHERE collection = 'customer'")

@@ -11,12 +11,7 @@ emu_start --seed-customers 1500 --seed-products 3 --seed-prices 6 --seed-subscri
   --seed-invoices 5 --seed-charges 5 --seed-random 9
 sync_start a
 # wait for a few customer pages, then kill in the middle of the backfill
-for ((i = 0; i < 600; i++)); do
-  n=$(grep -c "event=sync.backfill_page.*collection=customer " "$WORK/a.log" || true)
-  [ "$n" -ge 3 ] && break
-  sleep 0.1
-done
-[ "$n" -ge 3 ] || fail "backfill pages never appeared"
+wait_log_count "$WORK/a.log" "event=sync\.backfill_page.*collection=customer " 3 60
 sync_kill a 9
 grep -q "event=sync.backfill_done" "$WORK/a.log" && fail "backfill finished before the kill; test proves nothing"
 before=$(psql_val "SELECT count(*) FROM stripe.customer")

@@ -12,12 +12,7 @@ export TETHER_SYNC_STRIPE_RATE_BACKFILL=8
 
 emu_start --seed-customers 2500 --seed-random 17
 sync_start a
-for ((i = 0; i < 600; i++)); do
-  n=$(grep -c "event=sync.backfill_page.*collection=customer " "$WORK/a.log" || true)
-  [ "$n" -ge 2 ] && break
-  sleep 0.1
-done
-[ "$n" -ge 2 ] || fail "backfill pages never appeared"
+wait_log_count "$WORK/a.log" "event=sync\.backfill_page.*collection=customer " 2 60
 # take the lease away (waits for a page transaction holding the lease row)
 psql_val "UPDATE _tether.lease SET holder = 'thief', expires_at = now() + interval '1 hour'
           WHERE sync = 'stripe/customer' RETURNING 1" >/dev/null
