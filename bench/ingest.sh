@@ -16,46 +16,20 @@
 # Writes a markdown section with rows/s side by side and the ratios to stdout.
 # Needs ./build/tether (make), node, and `npm ci` in bench/ (done on demand).
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-bin=${TETHER_BIN:-$root/build/tether}
+NAME=ingest.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 n=${BENCH_CUSTOMERS:-100000}
 rate=${BENCH_TETHER_RATE:-1000000}
 run_sse=${BENCH_SSE:-1}
 emu_secs=${BENCH_EMU_SECONDS:-5}
-[ -x "$bin" ] || { echo "bench/ingest.sh: build first (make)" >&2; exit 1; }
-work=$(mktemp -d /tmp/tether-bench-ingest.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", b - a }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
-wait_line() { # FILE REGEX SECS PID: until FILE has a line matching REGEX (fails if PID exits)
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$4" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "bench/ingest.sh: no '$2' in $1 after $3 s or the process exited" >&2; tail -5 "$1" >&2; return 1
-}
 
-if [ "$run_sse" = 1 ] && [ ! -d "$here/node_modules/@supabase/stripe-sync-engine" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "bench/ingest.sh: npm ci failed in bench/" >&2; exit 1; }
-fi
+if [ "$run_sse" = 1 ]; then bench_npm_ci @supabase/stripe-sync-engine; fi
 
-"$root/tests/harness/pg.sh" start "$work/pg" >/dev/null
-# shellcheck disable=SC1091
-. "$work/pg/env"
-base="postgres://postgres:postgres@127.0.0.1:$PGPORT"
+bench_pg_start
 psql -X -q -d postgres -c "CREATE DATABASE bench_tether" -c "CREATE DATABASE bench_sse"
 
 t=$(now)

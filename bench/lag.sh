@@ -12,41 +12,15 @@
 # BENCH_KEEP_LOGS=DIR keeps the sync and emulator logs there (for outliers).
 # Writes a markdown section to stdout. Needs ./build/tether, node, bench/ npm packages.
 set -euo pipefail
-here=$(cd "$(dirname "$0")" && pwd)
-root=$(cd "$here/.." && pwd)
-bin=${TETHER_BIN:-$root/build/tether}
+NAME=lag.sh
+# shellcheck source=bench/lib/common.sh
+. "$(dirname "$0")/lib/common.sh"
 changes=${BENCH_LAG_CHANGES:-200}
 poll_ms=${BENCH_POLL_MS:-500}
-[ -x "$bin" ] || { echo "bench/lag.sh: build first (make)" >&2; exit 1; }
-work=$(mktemp -d /tmp/tether-bench-lag.XXXXXX)
-chmod 755 "$work"
-pids=()
-cleanup() {
-  if [ -n "${BENCH_KEEP_LOGS:-}" ]; then mkdir -p "$BENCH_KEEP_LOGS" && cp "$work"/*.log "$work"/*.out "$BENCH_KEEP_LOGS"/ 2>/dev/null || true; fi
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  "$root/tests/harness/pg.sh" stop "$work/pg" >/dev/null 2>&1 || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'; }
-wait_line() { # FILE REGEX SECS PID: until FILE has a line matching REGEX (fails if PID exits)
-  local i
-  for ((i = 0; i < $3 * 20; i++)); do
-    grep -qE "$2" "$1" 2>/dev/null && return 0
-    kill -0 "$4" 2>/dev/null || break
-    sleep 0.05
-  done
-  echo "bench/lag.sh: no '$2' in $1 after $3 s or the process exited" >&2; tail -5 "$1" >&2; return 1
-}
-if [ ! -d "$here/node_modules/pg" ]; then
-  (cd "$here" && npm ci --no-audit --no-fund >/dev/null 2>&1) || { echo "bench/lag.sh: npm ci failed in bench/" >&2; exit 1; }
-fi
+bench_npm_ci pg
 
-"$root/tests/harness/pg.sh" start "$work/pg" >/dev/null
-# shellcheck disable=SC1091
-. "$work/pg/env"
-base="postgres://postgres:postgres@127.0.0.1:$PGPORT"
+bench_pg_start
 psql -X -q -d postgres -c "CREATE DATABASE lag_webhook" -c "CREATE DATABASE lag_poll"
 
 # phase NAME POLL_MS JITTER_MS [emulator webhook flags...] -- [sync webhook flags...]
