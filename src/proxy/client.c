@@ -387,13 +387,11 @@ static bool proxy_client_startup_step(proxy_session *s, struct evbuffer *in)
 /* Handles one complete auth message at the head of IN. Returns false to stop reading. */
 static bool proxy_client_auth_step(proxy_session *s, struct evbuffer *in)
 {
-    size_t avail = evbuffer_get_length(in);
-    uint8_t head[PQ_MSG_HEADER_LEN];
+    size_t avail;
     proto_header h;
     const char *reason = NULL;
-    evbuffer_copyout(in, head, avail < sizeof(head) ? avail : sizeof(head));
     proto_frame_status fs =
-        proto_frame_header(head, avail, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX, &h, &reason);
+        proxy_session_peek(in, PROTO_FROM_CLIENT, PROXY_AUTH_MSG_MAX, &h, &reason, &avail);
     if (fs == PROTO_FRAME_NEED_MORE)
         return false;
     if (fs == PROTO_FRAME_BAD) {

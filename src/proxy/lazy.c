@@ -92,13 +92,11 @@ bool proxy_lazy_answer_startup(proxy_session *s)
 
 void proxy_lazy_client_read(proxy_session *s, struct evbuffer *in)
 {
-    size_t avail = evbuffer_get_length(in);
-    uint8_t head[PQ_MSG_HEADER_LEN];
+    size_t avail;
     proto_header h;
     const char *reason = NULL;
-    evbuffer_copyout(in, head, avail < sizeof(head) ? avail : sizeof(head));
-    proto_frame_status fs = proto_frame_header(head, avail, PROTO_FROM_CLIENT,
-                                               s->ctx->settings->max_message_size, &h, &reason);
+    proto_frame_status fs = proxy_session_peek(in, PROTO_FROM_CLIENT, s->ctx->settings->max_message_size,
+                                               &h, &reason, &avail);
     if (fs == PROTO_FRAME_NEED_MORE)
         return;
     if (fs == PROTO_FRAME_BAD) {

@@ -166,6 +166,15 @@ bool proxy_session_in_batch(char last_client_type)
     }
 }
 
+proto_frame_status proxy_session_peek(struct evbuffer *in, proto_side side, uint32_t max_len,
+                                      proto_header *h, const char **reason, size_t *avail)
+{
+    uint8_t head[PQ_MSG_HEADER_LEN];
+    *avail = evbuffer_get_length(in);
+    evbuffer_copyout(in, head, *avail < sizeof(head) ? *avail : sizeof(head));
+    return proto_frame_header(head, *avail, side, max_len, h, reason);
+}
+
 bool proxy_session_idle(const proxy_session *s)
 {
     if (s->state != PS_RELAY)

@@ -203,6 +203,14 @@ bool proxy_session_idle(const proxy_session *s);
 /* True after an extended-query message that still waits for its Sync. */
 bool proxy_session_in_batch(char last_client_type);
 
+/*
+ * Frames the next message in IN (sent by SIDE, at most MAX_LEN long) without
+ * consuming it: proto_frame_header on its first bytes. *AVAIL gets the bytes
+ * buffered, so the caller can tell whether h->total of them are there yet.
+ */
+proto_frame_status proxy_session_peek(struct evbuffer *in, proto_side side, uint32_t max_len,
+                                      proto_header *h, const char **reason, size_t *avail);
+
 /* client.c */
 /* Takes ownership of the accepted socket FD: sets up the client bufferevent
  * and the login timer, then waits for the startup packet. On failure the
