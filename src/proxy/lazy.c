@@ -95,8 +95,8 @@ void proxy_lazy_client_read(proxy_session *s, struct evbuffer *in)
     size_t avail;
     proto_header h;
     const char *reason = NULL;
-    proto_frame_status fs = proxy_session_peek(in, PROTO_FROM_CLIENT, s->ctx->settings->max_message_size,
-                                               &h, &reason, &avail);
+    proto_frame_status fs = proxy_session_peek(
+        in, PROTO_FROM_CLIENT, s->ctx->settings->max_message_size, &h, &reason, &avail);
     if (fs == PROTO_FRAME_NEED_MORE)
         return;
     if (fs == PROTO_FRAME_BAD) {

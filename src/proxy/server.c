@@ -245,8 +245,8 @@ static bool proxy_server_login_step(proxy_session *s, struct evbuffer *in)
     size_t avail;
     proto_header h;
     const char *reason = NULL;
-    proto_frame_status fs = proxy_session_peek(in, PROTO_FROM_SERVER, s->ctx->settings->max_message_size,
-                                               &h, &reason, &avail);
+    proto_frame_status fs = proxy_session_peek(
+        in, PROTO_FROM_SERVER, s->ctx->settings->max_message_size, &h, &reason, &avail);
     if (fs == PROTO_FRAME_NEED_MORE)
         return false;
     if (fs == PROTO_FRAME_BAD) {
