@@ -31,6 +31,7 @@
 
 #define STRIPE_REPLAY_SLOTS 1024
 #define STRIPE_CHILD_MAX_PAGES 100 /* 10,000 items/lines per parent */
+#define STRIPE_CHILD_CACHE 32      /* full child lists kept for re-read events */
 
 typedef struct stripe_conn {
     char api_base[512];
@@ -42,6 +43,14 @@ typedef struct stripe_conn {
     char *webhook_secret;
     http_client *http;
     int page_size;
+    /* full child lists fetched recently, by "<parent id>@<version>": each poll
+     * re-reads the safety window's events, and their lists are not fetched
+     * again (engine thread only: backfill and changes) */
+    struct {
+        char key[160];
+        json_t *children;
+    } child_cache[STRIPE_CHILD_CACHE];
+    size_t child_next;
 } stripe_conn;
 
 static void *stripe_open(const sync_config *cfg, http_client *http, char *err, size_t errlen)
@@ -74,6 +83,8 @@ static void stripe_close(void *self)
         return;
     free(s->webhook_secret);
     pthread_mutex_destroy(&s->replay_lock);
+    for (size_t i = 0; i < STRIPE_CHILD_CACHE; i++)
+        json_decref(s->child_cache[i].children);
     free(s);
 }
 
@@ -270,7 +281,9 @@ static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *i
  * was cut by the API (has_more), fetches the whole list and adds it as one
  * CONN_CHILDREN change at the parent's version, so the child table gets
  * every item/line and loses the ones that are gone. One fetch per parent
- * per call. T_OK, or T_ERR with ERR (the caller retries the page/poll).
+ * per call, and none for a parent version fetched recently (the safety
+ * window's events come back on every poll). T_OK, or T_ERR with ERR (the
+ * caller retries the page/poll).
  */
 static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, conn_changes *ch, char *err,
                                     size_t errlen)
@@ -294,13 +307,24 @@ static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, c
         snprintf(id, sizeof(id), "%s", x->id);
         snprintf(coll, sizeof(coll), "%s", schema->colls[x->coll].name);
         int64_t version = x->version;
+        char key[sizeof(s->child_cache[0].key)];
+        snprintf(key, sizeof(key), "%s@%lld", id, (long long)version);
         json_t *all = NULL;
-        if (stripe_fetch_children(s, coll, id, &all, err, errlen) != T_OK)
-            return T_ERR;
-        if (!all)
-            continue; /* parent deleted meanwhile: its event will say so */
-        log_debug("stripe.children_fetched", "collection=%s id=%s children=%zu", child_coll, id,
-                  json_array_size(all));
+        for (size_t c = 0; c < STRIPE_CHILD_CACHE && !all; c++)
+            if (s->child_cache[c].children && strcmp(s->child_cache[c].key, key) == 0)
+                all = json_incref(s->child_cache[c].children);
+        if (!all) {
+            if (stripe_fetch_children(s, coll, id, &all, err, errlen) != T_OK)
+                return T_ERR;
+            if (!all)
+                continue; /* parent deleted meanwhile: its event will say so */
+            log_debug("stripe.children_fetched", "collection=%s id=%s children=%zu", child_coll, id,
+                      json_array_size(all));
+            size_t slot = s->child_next++ % STRIPE_CHILD_CACHE;
+            json_decref(s->child_cache[slot].children);
+            snprintf(s->child_cache[slot].key, sizeof(s->child_cache[slot].key), "%s", key);
+            s->child_cache[slot].children = json_incref(all);
+        }
         conn_changes_push(ch, CONN_CHILDREN, (size_t)ci, id, all, version); /* takes ALL */
     }
     return T_OK;
