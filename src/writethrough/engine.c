@@ -235,7 +235,6 @@ wt_engine *wt_engine_new(const tether_config *cfg, char *err, size_t errlen)
     wt->db.prep = wt_prepared_new();
     if (!wt->url || !wt->slots || !wt->synced || !wt->db.prep)
         abort();
-
     long timeout_ms = wt_engine_env_long("TETHER_WRITE_TIMEOUT_MS", WT_DEFAULT_TIMEOUT_MS);
     long attempts = wt_engine_env_long("TETHER_WRITE_MAX_ATTEMPTS", WT_DEFAULT_ATTEMPTS);
     double rate = (double)wt_engine_env_long("TETHER_WRITE_RATE", WT_DEFAULT_RATE);
