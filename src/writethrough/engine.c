@@ -398,6 +398,11 @@ void wt_engine_submit(wt_engine *wt, wt_job *job)
     wt_pool_submit(wt->pool, job);
 }
 
+bool wt_engine_cancel(wt_engine *wt, wt_job *job)
+{
+    return wt->pool && wt_pool_cancel(wt->pool, job);
+}
+
 void wt_engine_free(wt_engine *wt)
 {
     if (!wt)

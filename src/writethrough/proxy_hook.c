@@ -22,8 +22,9 @@
  * A session that ends while its job runs (disconnect, shutdown) detaches
  * from it (wt_hook_session_end): the job finishes, its write-back and audit
  * are done by the worker as for any write, and the loop frees it. A
- * CancelRequest meanwhile reaches only the idle upstream backend: an API
- * call under way cannot be taken back, so the client gets the real outcome.
+ * CancelRequest meanwhile (wt_hook_cancel) cancels a job still queued for a
+ * free worker (57014, nothing sent to the API); once a worker runs it, an
+ * API call cannot be taken back, so the client gets the real outcome.
  *
  * Memory: messages are copied out of the client's input into a malloc'd
  * buffer freed before returning; a job is owned by the workers until its
@@ -255,6 +256,15 @@ static void wt_hook_query_done(wt_job *job)
         wt_hook_answer_query(s, &job->out);
     wt_job_free(job);
     proxy_relay_write_done(s);
+}
+
+void wt_hook_cancel(proxy_session *s)
+{
+    if (!s->wt_job || !s->ctx->wt)
+        return;
+    bool queued = wt_engine_cancel(s->ctx->wt, s->wt_job);
+    log_info("writethrough.cancel", "id=%llu job=%llu outcome=%s", (unsigned long long)s->id,
+             (unsigned long long)s->wt_job->id, queued ? "canceled_before_api" : "api_call_under_way");
 }
 
 void wt_hook_session_end(proxy_session *s)

@@ -257,6 +257,34 @@ void wt_pool_submit(wt_pool *p, wt_job *job)
     pthread_mutex_unlock(&p->lock);
 }
 
+bool wt_pool_cancel(wt_pool *p, wt_job *job)
+{
+    bool found = false;
+    pthread_mutex_lock(&p->lock);
+    for (wt_job **jp = &p->queue, *prev = NULL; *jp; prev = *jp, jp = &(*jp)->next) {
+        if (*jp != job)
+            continue;
+        *jp = job->next;
+        if (p->queue_tail == job)
+            p->queue_tail = prev;
+        job->next = NULL;
+        memset(&job->out, 0, sizeof(job->out));
+        job->out.failed = true;
+        wt_error_set(&job->out.error, WT_SQLSTATE_CANCELED, "The write was not sent to the API.",
+                     NULL, "canceling statement due to user request");
+        if (p->done_tail)
+            p->done_tail->next = job;
+        else
+            p->done = job;
+        p->done_tail = job;
+        wt_pool_wake(p);
+        found = true;
+        break;
+    }
+    pthread_mutex_unlock(&p->lock);
+    return found;
+}
+
 static void wt_pool_free_list(wt_job *list, const char *why)
 {
     while (list) {

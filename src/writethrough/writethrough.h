@@ -52,6 +52,7 @@
 #define WT_SQLSTATE_UNSUPPORTED "0A000"  /* a write the proxy cannot apply */
 #define WT_SQLSTATE_GUARD "42501"        /* guard: not through Tether's write path */
 #define WT_SQLSTATE_WRITEBACK "XX000"    /* applied at the API, local write-back failed */
+#define WT_SQLSTATE_CANCELED "57014"     /* canceled before a worker took it (query_canceled) */
 
 /* The session settings the guard reads. Clients may not set them. */
 #define WT_GUC_TOKEN "tether.write"
@@ -195,6 +196,13 @@ wt_job *wt_job_new(const char *sql, int nparams, const char *const *params, cons
 void wt_job_free(wt_job *job);
 /* Hands JOB to a worker (the engine owns it until DONE is called on the loop thread). */
 void wt_engine_submit(wt_engine *wt, wt_job *job);
+/*
+ * A CancelRequest for JOB's session: when JOB still waits for a free worker
+ * (nothing was sent to the API), takes it out of the queue and has it come
+ * back failed with 57014; returns true. Returns false when a worker already
+ * runs it (it completes: an API call cannot be taken back).
+ */
+bool wt_engine_cancel(wt_engine *wt, wt_job *job);
 
 /* The worker pool (engine.c holds it). */
 typedef struct wt_pool wt_pool;
@@ -202,6 +210,8 @@ typedef struct wt_pool wt_pool;
 wt_pool *wt_pool_new(wt_engine *wt, wt_lane **lanes, int nlanes, struct event_base *base,
                      char *err, size_t errlen);
 void wt_pool_submit(wt_pool *p, wt_job *job);
+/* See wt_engine_cancel. */
+bool wt_pool_cancel(wt_pool *p, wt_job *job);
 /* Stops the threads (each finishes the job it runs), frees jobs left over. NULL allowed. */
 void wt_pool_free(wt_pool *p);
 

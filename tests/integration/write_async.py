@@ -15,14 +15,19 @@ import urllib.request
 
 import psycopg
 
+LOG = os.environ["WT_PROXY_LOG"]
 PX_URL = os.environ["PX_URL"]
 DB_URL = os.environ["DB_URL"]
 EMU_URL = os.environ["EMU_URL"]
 SLOW_URL = os.environ["SLOW_URL"]
 LOG = os.environ["WT_PROXY_LOG"]
+WORKERS = int(os.environ.get("TETHER_WRITE_WORKERS", "4"))
 
 
 def fail(msg):
+    with open(LOG, encoding="utf-8", errors="replace") as f:
+        tail = [line for line in f if "writethrough" in line or "cancel" in line][-25:]
+    print("--- proxy log (write-through lines)\n" + "".join(tail), file=sys.stderr)
     print(f"FAIL: {msg}", file=sys.stderr)
     sys.exit(1)
 
@@ -82,7 +87,7 @@ def start_slow(sql, args, order, name):
 
 slow_ids = [r[0] for r in db("SELECT id FROM stripe_slow.customer ORDER BY id")]
 fast_ids = [r[0] for r in db("SELECT id FROM stripe.customer ORDER BY id")]
-if len(slow_ids) < 4 or len(fast_ids) < 2:
+if len(slow_ids) < 5 or len(fast_ids) < 2:
     fail(f"not enough customers: slow={len(slow_ids)} fast={len(fast_ids)}")
 
 # 1. A's write waits on the slow API; B reads, C writes, D logs in meanwhile.
@@ -189,3 +194,48 @@ if db("SELECT name FROM stripe_slow.customer WHERE id = %s", slow_ids[0])[0][0] 
         api(SLOW_URL, f"/v1/customers/{slow_ids[0]}")["name"] != "same-2":
     fail("same object: the table and the API disagree")
 print("ok: writes of one object from two sessions applied in order")
+
+# 6. Every worker busy: a write waits in the queue; a cancel then drops it
+#    (57014, nothing sent to the API), the running ones complete.
+order = []
+busy = []
+queued_id = slow_ids[WORKERS]
+name_before = api(SLOW_URL, f"/v1/customers/{queued_id}")["name"]  # (slow too: before the writes)
+audit_before = db("SELECT count(*) FROM _tether.write_audit")[0][0]
+q = psycopg.connect(PX_URL, autocommit=True)
+for k in range(WORKERS):
+    busy.append(start_slow("UPDATE stripe_slow.customer SET name = %s WHERE id = %s",
+                           (f"busy-{k}", slow_ids[k]), order, f"W{k}"))
+nq = log_count("writethrough.job_queued")
+res = {}
+
+
+def run_queued():
+    try:
+        q.execute("UPDATE stripe_slow.customer SET name = 'queued-Q' WHERE id = %s", (queued_id,))
+        res["ok"] = True
+    except psycopg.errors.QueryCanceled as e:
+        res["canceled"] = str(e)
+    except Exception as e:
+        res["other"] = repr(e)
+
+
+tq = threading.Thread(target=run_queued, daemon=True)
+tq.start()
+wait_log("writethrough.job_queued", nq + 1, "Q was not queued")
+q.cancel()
+tq.join(60)
+q.close()
+if "canceled" not in res:
+    fail(f"queued write after cancel: {res}")
+for t in busy:
+    t.join(60)
+    if t.error or t.result != "UPDATE 1":
+        fail(f"busy write: {t.result} {t.error}")
+if api(SLOW_URL, f"/v1/customers/{queued_id}")["name"] != name_before:
+    fail("the canceled write reached the API")
+if db("SELECT count(*) FROM stripe_slow.customer WHERE name = 'queued-Q'")[0][0] != 0:
+    fail("the canceled write is in the table")
+if db("SELECT count(*) FROM _tether.write_audit")[0][0] != audit_before + WORKERS:
+    fail("audit rows after the queued cancel")
+print("ok: a write canceled while queued is never sent; the running ones complete")

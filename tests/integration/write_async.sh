@@ -6,7 +6,8 @@
 # client C's UPDATE of stripe.customer and a new client's login all complete
 # first; a pipelining client is answered in order after its write; Ctrl-C
 # (CancelRequest) and a client that disconnects during the wait leave the
-# API change in the table and the audit log, and the proxy keeps serving and
+# API change in the table and the audit log; a write still queued for a
+# worker (all 3 busy) is canceled and never sent; the proxy keeps serving and
 # stops cleanly (no sanitizer report). The checks are in write_async.py.
 set -euo pipefail
 . "$TETHER_SOURCE_DIR/tests/harness/lib.sh"
@@ -19,7 +20,7 @@ wait_log "$WORK/s.log" "event=sync.backfill_done" 60
 
 # the slow source: a second emulator + sync of schema stripe_slow
 "$TETHER_BIN" emulate stripe --listen 127.0.0.1:0 --port-file "$WORK/slow.port" \
-  --seed-customers 4 --seed-random 4 >"$WORK/slow-emu.log" 2>&1 &
+  --seed-customers 8 --seed-random 4 >"$WORK/slow-emu.log" 2>&1 &
 slow_pid=$!
 cleanup_add "kill $slow_pid 2>/dev/null; wait $slow_pid 2>/dev/null"
 for ((i = 0; i < 100; i++)); do [ -s "$WORK/slow.port" ] && break; sleep 0.1; done
@@ -34,10 +35,10 @@ cleanup_add "kill -9 ${SYNC_PID[slow]} 2>/dev/null; wait ${SYNC_PID[slow]} 2>/de
 wait_log "$WORK/slow.log" "event=sync.backfill_done" 60
 sync_kill s      # only the proxy writes the tables from here on
 sync_kill slow
-[ "$(db "SELECT count(*) FROM stripe_slow.customer")" -ge 4 ] || fail "slow sync backfilled nothing"
+[ "$(db "SELECT count(*) FROM stripe_slow.customer")" -ge 8 ] || fail "slow sync backfilled nothing"
 
 # one proxy writing through to both (debug: the workers log when a job starts)
-export "${slow_env[@]}" TETHER_TETHER_LOG_LEVEL=debug
+export "${slow_env[@]}" TETHER_TETHER_LOG_LEVEL=debug TETHER_WRITE_WORKERS=3
 wt_proxy_start
 curl -sf -H 'Content-Type: application/json' -d '{"latency_ms": 4000}' "$SLOW_URL/_emulator/faults" >/dev/null
 
