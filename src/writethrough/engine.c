@@ -666,20 +666,9 @@ failed:
 
 void wt_lane_run(wt_lane *ln, wt_job *job)
 {
-    classify_result cr;
-    memset(&cr, 0, sizeof(cr));
     memset(&job->out, 0, sizeof(job->out));
-    /* classified again here: the loop's cache may evict its entry meanwhile */
-    if (classify_statement_path(ln->wt->synced, NULL, job->user, job->sql, &cr) != T_OK ||
-        cr.n_stmts != 1 || !cr.writes_synced) {
-        job->out.failed = true;
-        wt_error_set(&job->out.error, WT_SQLSTATE_UNSUPPORTED, NULL, NULL,
-                     "a write to a synced table must be a single statement");
-    } else {
-        wt_execute(ln, &cr.stmts[0], job->sql, job->nparams, (const char *const *)job->params,
-                   job->formats, job->lengths, job->user, job->in_block, &job->out);
-    }
-    classify_result_free(&cr);
+    wt_execute(ln, &job->stmt, job->sql, job->nparams, (const char *const *)job->params,
+               job->formats, job->lengths, job->user, job->in_block, &job->out);
 }
 
 void wt_outcome_free(wt_outcome *out)

@@ -437,7 +437,7 @@ static int wt_ext_one(proxy_session *s, char type, const char *body, size_t blen
                          "a write to a synced table must be a single statement");
             return T_ERR;
         }
-        wt_job *job = wt_job_new(p->stmt->sql, p->nparams, (const char *const *)p->values,
+        wt_job *job = wt_job_new(&cr->stmts[0], p->stmt->sql, p->nparams, (const char *const *)p->values,
                                  p->lengths, p->formats, s->user, s->txn_status == 'T');
         job->owner = s;
         job->done = wt_ext_execute_done;

@@ -335,7 +335,7 @@ static wt_hook_action wt_hook_query(proxy_session *s, struct evbuffer *in, size_
         wt_hook_send_raise(s, &e, NULL);
         goto done;
     }
-    wt_job *job = wt_job_new(sql, 0, NULL, NULL, NULL, s->user, s->txn_status == 'T');
+    wt_job *job = wt_job_new(&cr->stmts[0], sql, 0, NULL, NULL, NULL, s->user, s->txn_status == 'T');
     job->owner = s;
     job->done = wt_hook_query_done;
     s->wt_job = job;

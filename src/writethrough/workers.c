@@ -41,6 +41,7 @@ typedef struct wt_worker {
     wt_lane *lane;
     int index;
     pthread_t thread;
+    pthread_cond_t cond; /* signalled when a job is assigned to this worker, or on stop */
     bool started;
     wt_job *job;  /* assigned to this worker, run next (under the pool lock) */
     bool busy;    /* has a job assigned or running */
@@ -49,12 +50,12 @@ typedef struct wt_worker {
 struct wt_pool {
     wt_engine *wt;
     pthread_mutex_t lock;
-    pthread_cond_t cond;
     wt_job *queue, *queue_tail; /* submitted, no idle worker yet */
     wt_job *done, *done_tail;   /* finished, for the loop */
     bool stop;
     wt_worker *workers;
-    int n;
+    int n;                      /* threads started */
+    int ncond;                  /* workers' condition variables initialised */
     int wake[2];                /* pipe: workers write a byte, the loop reads */
     struct event *wake_ev;
     uint64_t next_id;
@@ -68,12 +69,26 @@ static char *wt_job_strdup(const char *s)
     return d;
 }
 
-wt_job *wt_job_new(const char *sql, int nparams, const char *const *params, const int *lengths,
-                   const int *formats, const char *user, bool in_block)
+wt_job *wt_job_new(const classify_stmt *st, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, const int *formats, const char *user, bool in_block)
 {
     wt_job *job = calloc(1, sizeof(*job));
     if (!job)
         abort();
+    job->stmt = *st;
+    job->stmt.name = NULL;
+    job->stmt.targets = calloc(st->n_targets ? st->n_targets : 1, sizeof(*job->stmt.targets));
+    if (!job->stmt.targets)
+        abort();
+    for (size_t i = 0; i < st->n_targets; i++) {
+        classify_target *t = &job->stmt.targets[i];
+        *t = st->targets[i];
+        t->schema = wt_job_strdup(st->targets[i].schema);
+        t->table = wt_job_strdup(st->targets[i].table);
+        t->conflict_columns = NULL;
+        t->n_conflict_columns = 0;
+        t->conflict_constraint = NULL;
+    }
     job->sql = wt_job_strdup(sql);
     job->in_block = in_block;
     snprintf(job->user, sizeof(job->user), "%s", user ? user : "");
@@ -109,6 +124,11 @@ void wt_job_free(wt_job *job)
     free(job->params);
     free(job->lengths);
     free(job->formats);
+    for (size_t i = 0; i < job->stmt.n_targets; i++) {
+        free(job->stmt.targets[i].schema);
+        free(job->stmt.targets[i].table);
+    }
+    free(job->stmt.targets);
     free(job->sql);
     wt_outcome_free(&job->out);
     free(job);
@@ -131,7 +151,7 @@ static void *wt_pool_thread(void *arg)
     pthread_mutex_lock(&p->lock);
     for (;;) {
         while (!w->job && !p->stop)
-            pthread_cond_wait(&p->cond, &p->lock);
+            pthread_cond_wait(&w->cond, &p->lock);
         wt_job *job = w->job;
         if (!job)
             break; /* stopping, nothing assigned */
@@ -200,10 +220,12 @@ wt_pool *wt_pool_new(wt_engine *wt, wt_lane **lanes, int nlanes, struct event_ba
     p->wt = wt;
     p->wake[0] = p->wake[1] = -1;
     pthread_mutex_init(&p->lock, NULL);
-    pthread_cond_init(&p->cond, NULL);
     p->workers = calloc((size_t)nlanes, sizeof(*p->workers));
     if (!p->workers)
         abort();
+    for (int i = 0; i < nlanes; i++)
+        pthread_cond_init(&p->workers[i].cond, NULL);
+    p->ncond = nlanes;
     if (pipe2(p->wake, O_NONBLOCK | O_CLOEXEC) != 0) {
         snprintf(err, errlen, "cannot create the workers' pipe: %s", strerror(errno));
         goto failed;
@@ -245,7 +267,7 @@ void wt_pool_submit(wt_pool *p, wt_job *job)
     if (idle) {
         idle->busy = true;
         idle->job = job;
-        pthread_cond_broadcast(&p->cond);
+        pthread_cond_signal(&idle->cond); /* only that worker: the others stay asleep */
     } else {
         if (p->queue_tail)
             p->queue_tail->next = job;
@@ -301,7 +323,8 @@ void wt_pool_free(wt_pool *p)
         return;
     pthread_mutex_lock(&p->lock);
     p->stop = true;
-    pthread_cond_broadcast(&p->cond);
+    for (int i = 0; i < p->n; i++)
+        pthread_cond_signal(&p->workers[i].cond);
     pthread_mutex_unlock(&p->lock);
     for (int i = 0; i < p->n; i++)
         if (p->workers[i].started)
@@ -317,8 +340,9 @@ void wt_pool_free(wt_pool *p)
         close(p->wake[0]);
     if (p->wake[1] >= 0)
         close(p->wake[1]);
+    for (int i = 0; i < p->ncond; i++)
+        pthread_cond_destroy(&p->workers[i].cond);
     free(p->workers);
     pthread_mutex_destroy(&p->lock);
-    pthread_cond_destroy(&p->cond);
     free(p);
 }

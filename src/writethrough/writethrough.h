@@ -172,6 +172,8 @@ typedef struct wt_job wt_job;
 typedef void (*wt_job_done_fn)(wt_job *job);
 struct wt_job {
     /* in: owned copies */
+    classify_stmt stmt;  /* the statement's classification (targets deep-copied; no
+                          * name or conflict columns: wt_execute does not use them) */
     char *sql;
     int nparams;
     char **params;
@@ -190,9 +192,13 @@ struct wt_job {
     int64_t submitted_us;
 };
 
-/* Copies the statement and its parameters (NULL PARAMS: none). Never NULL (out of memory aborts). */
-wt_job *wt_job_new(const char *sql, int nparams, const char *const *params, const int *lengths,
-                   const int *formats, const char *user, bool in_block);
+/*
+ * Copies statement SQL, its classification ST (from the loop's cache, which
+ * may evict it meanwhile) and its parameters (NULL PARAMS: none). Never NULL
+ * (out of memory aborts).
+ */
+wt_job *wt_job_new(const classify_stmt *st, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, const int *formats, const char *user, bool in_block);
 void wt_job_free(wt_job *job);
 /* Hands JOB to a worker (the engine owns it until DONE is called on the loop thread). */
 void wt_engine_submit(wt_engine *wt, wt_job *job);
