@@ -418,11 +418,12 @@ static void sb_json_value(sbuf *b, const json_t *v)
 }
 
 /*
- * Appends ',"<column>":<value>' for column COL of OBJ to B, the value as
- * its Postgres column expects it in jsonb_to_recordset; nothing when the
- * field is missing, null or of a type the column cannot take.
+ * Appends '"<column>":<value>' (after a ',' unless *FIRST, which it clears)
+ * for column COL of OBJ to B, the value as its Postgres column expects it
+ * in jsonb_to_recordset; nothing when the field is missing, null or of a
+ * type the column cannot take.
  */
-static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
+static void column_emit(sbuf *b, const conn_column *col, json_t *obj, bool *first)
 {
     json_t *v = json_object_get(obj, col->field);
     if (!v || json_is_null(v))
@@ -461,7 +462,9 @@ static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
         if (!ok)
             return;
     }
-    sb_put(b, ",", 1);
+    if (!*first)
+        sb_put(b, ",", 1);
+    *first = false;
     sb_json_str(b, col->name);
     sb_put(b, ":", 1);
     if (col->src == CONN_SRC_VALUE && col->type == CONN_TEXT && !json_is_string(v)) {
@@ -597,24 +600,84 @@ static void batch_push(sync_batch *out, sbuf *sql, char *payload, const char *sc
     sql->len = sql->cap = 0;
 }
 
+/* The name of upsert key K (an index into C's columns, or KEY_*). */
+static const char *upsert_key_name(const conn_collection *c, int k)
+{
+    return k >= 0 ? c->cols[k].name : k == -1 ? "id" : k == -2 ? c->parent_column : "_version";
+}
+
+/* jsonb's key order: shorter keys first, equal lengths bytewise. */
+static int upsert_key_cmp(const conn_collection *c, int a, int b)
+{
+    const char *x = upsert_key_name(c, a), *y = upsert_key_name(c, b);
+    size_t lx = strlen(x), ly = strlen(y);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return memcmp(x, y, lx);
+}
+
 static void upsert_rows(const char *state_schema, const char *schema, const conn_collection *c,
                         pending *rows, size_t n, bool strict, sync_batch *out)
 {
-    /* the jsonb_to_recordset payload, written directly as text */
+    /*
+     * The jsonb_to_recordset payload, written directly as text, each row's
+     * keys in jsonb's own order (shorter first, then bytewise): jsonb sorts
+     * every object's keys, and its sort returns at once on sorted input.
+     */
+    enum { KEY_ID = -1, KEY_PARENT = -2, KEY_VERSION = -3 };
+    int order[CONN_MAX_COLUMNS + 3];
+    size_t nkeys = 0;
+    order[nkeys++] = KEY_ID;
+    order[nkeys++] = KEY_VERSION;
+    if (c->parent_column[0])
+        order[nkeys++] = KEY_PARENT;
+    for (size_t k = 0; k < c->ncols; k++)
+        order[nkeys++] = (int)k;
+    for (size_t a = 1; a < nkeys; a++) /* insertion sort: a few dozen keys */
+        for (size_t b = a; b > 0 && upsert_key_cmp(c, order[b - 1], order[b]) > 0; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
     sbuf pl = {0};
     sb_printf(&pl, "[");
     for (size_t i = 0; i < n; i++) {
-        sb_puts(&pl, i ? ",{\"id\":" : "{\"id\":");
-        sb_json_str(&pl, rows[i].id);
-        for (size_t k = 0; k < c->ncols; k++)
-            column_emit(&pl, &c->cols[k], rows[i].obj);
-        if (rows[i].parent && c->parent_column[0]) {
-            sb_put(&pl, ",", 1);
-            sb_json_str(&pl, c->parent_column);
+        sb_puts(&pl, i ? ",{" : "{");
+        bool first = true;
+        for (size_t k = 0; k < nkeys; k++) {
+            const char *key = NULL, *text = NULL;
+            char num[32];
+            switch (order[k]) {
+            case KEY_ID:
+                key = "id";
+                text = rows[i].id;
+                break;
+            case KEY_PARENT:
+                key = rows[i].parent ? c->parent_column : NULL;
+                text = rows[i].parent;
+                break;
+            case KEY_VERSION:
+                snprintf(num, sizeof(num), "%lld", (long long)rows[i].version);
+                if (!first)
+                    sb_put(&pl, ",", 1);
+                first = false;
+                sb_puts(&pl, "\"_version\":");
+                sb_puts(&pl, num);
+                continue;
+            default:
+                column_emit(&pl, &c->cols[order[k]], rows[i].obj, &first);
+                continue;
+            }
+            if (!key)
+                continue;
+            if (!first)
+                sb_put(&pl, ",", 1);
+            first = false;
+            sb_json_str(&pl, key);
             sb_put(&pl, ":", 1);
-            sb_json_str(&pl, rows[i].parent);
+            sb_json_str(&pl, text);
         }
-        sb_printf(&pl, ",\"_version\":%lld}", (long long)rows[i].version);
+        sb_put(&pl, "}", 1);
     }
     sb_printf(&pl, "]");
     char *payload = pl.s;

@@ -15,9 +15,11 @@
  *     valid UTF-8 (jansson's own check, in json_stringn/json_object_setn);
  *   - at most JSON_FAST_MAX_DEPTH levels of nesting.
  *
- * Memory: the token array is malloc'd per call and freed before returning;
- * strings with escapes are decoded into one scratch buffer of the document's
- * size, also freed here. The returned tree belongs to the caller.
+ * Memory: the token array belongs to the reader (or to the call, for
+ * json_fast_loadb) and grows as documents need; strings with escapes (rare
+ * in API data) are decoded into one scratch buffer of the document's size,
+ * allocated on the first escape and freed before returning. The returned
+ * tree belongs to the caller.
  */
 #define JSMN_STATIC
 #define JSMN_STRICT
@@ -39,7 +41,7 @@ typedef struct json_fast_doc {
     size_t len;
     const jsmntok_t *tok;
     int ntok;
-    char *scratch; /* decoded strings with escapes; LEN bytes */
+    char *scratch; /* decoded strings with escapes; LEN + 1 bytes, on demand */
     json_error_t *err;
 } json_fast_doc;
 
@@ -156,6 +158,8 @@ static bool json_fast_string(json_fast_doc *d, const jsmntok_t *t, const char **
         *outlen = n;
         return true;
     }
+    if (!d->scratch && !(d->scratch = malloc(d->len + 1)))
+        abort();
     char *w = d->scratch;
     memcpy(w, s, i);
     size_t wn = i;
@@ -399,35 +403,40 @@ failed:
     return NULL;
 }
 
-json_t *json_fast_loadb(const char *buf, size_t len, json_error_t *err)
+json_t *json_fast_read(json_fast_reader *r, const char *buf, size_t len, json_error_t *err)
 {
     if (err) {
         memset(err, 0, sizeof(*err));
         err->line = err->column = -1;
         snprintf(err->source, sizeof(err->source), "<buffer>");
     }
+    json_fast_reader local = {0};
+    if (!r)
+        r = &local;
     json_fast_doc d = {.buf = buf, .len = len, .err = err};
-    jsmntok_t *tok = NULL;
     json_t *root = NULL;
     if (len >= INT_MAX) {
         json_fast_error(&d, 0, "document too large");
         return NULL;
     }
     /* a token takes at least two bytes of text ("1," or "[]"): grow on demand */
-    unsigned cap = (unsigned)(len / 8 + 16);
+    if (r->cap < len / 8 + 16) {
+        free(r->tokens);
+        r->cap = (unsigned)(len / 8 + 16);
+        if (!(r->tokens = malloc((size_t)r->cap * sizeof(jsmntok_t))))
+            abort();
+    }
     jsmn_parser p;
     jsmn_init(&p);
     int n;
-    for (;;) {
-        jsmntok_t *grown = realloc(tok, (size_t)cap * sizeof(*tok));
+    while ((n = jsmn_parse(&p, buf, len, r->tokens, r->cap)) == JSMN_ERROR_NOMEM) {
+        jsmntok_t *grown = realloc(r->tokens, (size_t)r->cap * 2 * sizeof(jsmntok_t));
         if (!grown)
             abort();
-        tok = grown;
-        n = jsmn_parse(&p, buf, len, tok, cap);
-        if (n != JSMN_ERROR_NOMEM)
-            break;
-        cap *= 2;
+        r->tokens = grown;
+        r->cap *= 2;
     }
+    const jsmntok_t *tok = r->tokens;
     if (n < 0) {
         json_fast_error(&d, (long)p.pos, n == JSMN_ERROR_PART ? "premature end of input" : "invalid character");
         goto done;
@@ -438,9 +447,6 @@ json_t *json_fast_loadb(const char *buf, size_t len, json_error_t *err)
     }
     d.tok = tok;
     d.ntok = n;
-    d.scratch = malloc(len + 1);
-    if (!d.scratch)
-        abort();
     if (!json_fast_gap(&d, 0, tok[0].start, 0))
         goto done;
     int i = 0;
@@ -452,6 +458,18 @@ json_t *json_fast_loadb(const char *buf, size_t len, json_error_t *err)
     }
 done:
     free(d.scratch);
-    free(tok);
+    json_fast_reader_free(&local);
     return root;
+}
+
+json_t *json_fast_loadb(const char *buf, size_t len, json_error_t *err)
+{
+    return json_fast_read(NULL, buf, len, err);
+}
+
+void json_fast_reader_free(json_fast_reader *r)
+{
+    free(r->tokens);
+    r->tokens = NULL;
+    r->cap = 0;
 }

@@ -25,6 +25,23 @@
 #define JSON_FAST_MAX_DEPTH 2048
 
 /*
+ * A reader keeps its token array between documents, so that parsing a run of
+ * API pages does not allocate (and return to the system) ~100 kB per page.
+ * Zero-initialise it; json_fast_reader_free() releases it. Not thread-safe:
+ * one reader per thread of use (the HTTP client has one).
+ */
+typedef struct json_fast_reader {
+    void *tokens;    /* jsmntok_t[cap] */
+    unsigned cap;
+} json_fast_reader;
+
+/* Like json_fast_loadb(), reusing R's buffers (R may be NULL). */
+json_t *json_fast_read(json_fast_reader *r, const char *buf, size_t len, json_error_t *err);
+
+/* Frees R's buffers; R can be used again afterwards. */
+void json_fast_reader_free(json_fast_reader *r);
+
+/*
  * Parses the LEN bytes at BUF (need not be NUL-terminated) as one JSON
  * object or array, like json_loadb(BUF, LEN, 0, ERR). Returns a new
  * reference the caller json_decref()s, or NULL with ERR (if not NULL)
