@@ -2,7 +2,9 @@
  * for any input, json_fast_loadb() must accept exactly what jansson's
  * json_loadb(.., 0, ..) accepts, and produce the same tree: the compact
  * dumps of both (keys in insertion order, reals at full precision) must be
- * byte for byte equal. Any difference aborts. */
+ * byte for byte equal. Any difference aborts. One known difference is
+ * allowed: jansson skips a NUL byte that directly follows a number ("[1\0]"
+ * loads as [1]); json_fast refuses every NUL byte, as the JSON grammar does. */
 #include "util/json_fast.h"
 
 #include <stddef.h>
@@ -16,6 +18,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     json_error_t je, fe;
     json_t *want = json_loadb((const char *)data, size, 0, &je);
     json_t *got = json_fast_loadb((const char *)data, size, &fe);
+    if (want && !got && memchr(data, '\0', size)) {
+        json_decref(want);
+        return 0; /* jansson's NUL-after-number leniency, see above */
+    }
     if (!want != !got) {
         fprintf(stderr, "json_fast %s what jansson %s (jansson: %s; json_fast: %s)\n",
                 got ? "accepts" : "refuses", want ? "accepts" : "refuses", want ? "-" : je.text,

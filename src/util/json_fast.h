@@ -13,7 +13,9 @@
  * Contract: json_fast_loadb(buf, len, err) accepts exactly what
  * json_loadb(buf, len, 0, err) accepts and returns an equal tree (same keys
  * in the same order, same integer/real/string values); fuzz/fuzz_json_fast.c
- * checks this against jansson. Error texts differ from jansson's.
+ * checks this against jansson. One deliberate difference: a NUL byte is
+ * always refused, where jansson skips one directly after a number ("[1\0]"
+ * loads as [1] there). Error texts differ from jansson's.
  */
 #ifndef TETHER_UTIL_JSON_FAST_H
 #define TETHER_UTIL_JSON_FAST_H

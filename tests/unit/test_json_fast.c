@@ -82,6 +82,12 @@ static void test_embedded_nul_and_length(void **state)
     assert_false(same_as_jansson("[1]\0", 4));
     assert_false(same_as_jansson("[\"a\0b\"]", 7));
     assert_true(same_as_jansson("[1]xyz", 3)); /* only LEN bytes are read */
+    /* jansson skips a NUL right after a number; json_fast refuses it */
+    json_error_t err;
+    json_t *lenient = json_loadb("[1\0]", 4, 0, &err);
+    assert_non_null(lenient);
+    json_decref(lenient);
+    assert_null(json_fast_loadb("[1\0]", 4, &err));
 }
 
 static void test_depth_limit(void **state)
