@@ -492,6 +492,39 @@ static json_t *known_fields(const conn_collection *coll)
     return known;
 }
 
+/*
+ * Answers "are all of OBJ's keys in KNOWN?" (KNOWN: known_fields()) for a
+ * run of objects of one collection. Consecutive objects usually carry the
+ * same keys in the same order (jansson keeps insertion order), so the keys
+ * are first compared with those of the last object found all-known, which
+ * is cheaper than a lookup per key; KNOWN only grows, so that answer holds.
+ */
+typedef struct known_skip {
+    json_t *known; /* borrowed */
+    json_t *last;  /* borrowed: the last object whose keys were all known */
+} known_skip;
+
+static bool known_skip_all(known_skip *ks, json_t *obj)
+{
+    if (ks->last && json_object_size(ks->last) == json_object_size(obj)) {
+        void *a = json_object_iter(ks->last), *b = json_object_iter(obj);
+        while (a && b && strcmp(json_object_iter_key(a), json_object_iter_key(b)) == 0) {
+            a = json_object_iter_next(ks->last, a);
+            b = json_object_iter_next(obj, b);
+        }
+        if (!a && !b)
+            return true;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!json_object_get(ks->known, key))
+            return false;
+    }
+    ks->last = obj;
+    return true;
+}
+
 /* KNOWN is the set of COLL's fields (known_fields), kept up to date here. */
 static int evolve(PGconn *conn, const char *schema, conn_collection *coll, const connector_ops *ops,
                   void *self, json_t *obj, json_t *known, const char *read_role, char *err,
@@ -522,6 +555,7 @@ bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void 
     if (!ops->infer_column)
         return false;
     json_t *known[CONN_MAX_COLLECTIONS] = {0};
+    known_skip skip[CONN_MAX_COLLECTIONS] = {{0}};
     bool needs = false;
     for (size_t i = 0; i < ch->n && !needs; i++) {
         const conn_change *x = &ch->items[i];
@@ -534,7 +568,9 @@ bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void 
             if (!json_is_object(obj))
                 continue;
             if (!known[x->coll])
-                known[x->coll] = known_fields(c);
+                skip[x->coll].known = known[x->coll] = known_fields(c);
+            if (known_skip_all(&skip[x->coll], obj))
+                continue;
             const char *key;
             json_t *v;
             json_object_foreach(obj, key, v) {
@@ -824,8 +860,10 @@ int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *sche
         }
         nk = dedupe(kids, nk);
         json_t *known = nu > 0 ? known_fields(c) : NULL;
+        known_skip skip = {known, NULL};
         for (size_t i = 0; i < nu && rc == T_OK; i++)
-            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
+            if (!known_skip_all(&skip, ups[i].obj))
+                rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
         json_decref(known);
         if (rc == T_OK && nu > 0)
             upsert_rows(state_schema, schema, c, ups, nu, ch->strictly_newer, out);
