@@ -232,7 +232,11 @@ static void finish_attempt(http_client *c, http_request *r, CURLcode cc, int64_t
         if (status == 429) {
             c->stats.throttled++;
             /* every process on this credential holds off, not just this request */
+            if (c->shared_lock)
+                pthread_mutex_lock(c->shared_lock);
             request_budget_pause(c->budget, r->retry_after_ms > 0 ? r->retry_after_ms : c->backoff_base_ms);
+            if (c->shared_lock)
+                pthread_mutex_unlock(c->shared_lock);
         }
     } else if (r->expect_json) {
         json_error_t jerr;
@@ -312,12 +316,16 @@ static void schedule(http_client *c)
                 continue; /* waits for the next UTC day; re-checked every pace tick */
             }
         }
+        if (c->shared_lock)
+            pthread_mutex_lock(c->shared_lock);
         int64_t w = c->bucket ? token_bucket_take(c->bucket, now) : 0;
         if (w == 0 && c->budget) {
             w = request_budget_take(c->budget, now); /* the credential's, across processes */
             if (w > 0 && c->bucket)
                 token_bucket_refund(c->bucket);
         }
+        if (c->shared_lock)
+            pthread_mutex_unlock(c->shared_lock);
         if (w > 0) {
             r->next_at_ms = now + w;
             if (w < wait_ms)

@@ -24,6 +24,7 @@
 #include "util/json_fast.h"
 
 #include <jansson.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -74,6 +75,9 @@ typedef struct http_client {
     token_bucket *bucket;           /* shared, not owned; may be NULL */
     struct request_budget *budget;  /* the credential's budget across processes
                                      * (request_budget.h); not owned; may be NULL */
+    pthread_mutex_t *shared_lock;   /* NULL, or held around every use of bucket and
+                                     * budget: several clients in several threads
+                                     * (the proxy's write workers) share them */
     int max_attempts;               /* default 8 */
     long timeout_ms;                /* per attempt, default 30000 */
     int64_t backoff_base_ms;        /* default 200 */

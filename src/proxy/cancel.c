@@ -10,6 +10,7 @@
 
 #include "util/common.h"
 #include "util/log.h"
+#include "writethrough/proxy_hook.h"
 
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
@@ -73,6 +74,8 @@ void proxy_cancel_forward(proxy_ctx *ctx, int32_t pid, int32_t key, const char *
         log_warn("proxy.cancel.unknown", "client=%s pid=%d", peer, (int)pid);
         return;
     }
+    if (target->wt_job)
+        wt_hook_cancel(target); /* a write waiting for a worker is dropped */
     if (!target->have_up_key || target->state != PS_RELAY) {
         log_info("proxy.cancel.skip", "id=%llu reason=not_running", (unsigned long long)target->id);
         return;

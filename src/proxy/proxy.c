@@ -480,6 +480,8 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
         snprintf(err, sizeof(err), "cannot create the event loop");
         goto failed;
     }
+    if (ctx.wt && wt_engine_start(ctx.wt, ctx.base, err, sizeof(err)) != T_OK)
+        goto failed;
     const char *listen = cfg->proxy_listen ? cfg->proxy_listen : "127.0.0.1:6432";
     ctx.listener = proxy_listen(&ctx, listen, err, sizeof(err));
     if (!ctx.listener)

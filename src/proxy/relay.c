@@ -269,6 +269,34 @@ void proxy_relay_client_read(struct bufferevent *bev, void *arg)
     if (!proxy_relay_pump(s, PROTO_FROM_CLIENT, bufferevent_get_input(bev), s->sbev))
         return;
     proxy_relay_backpressure(s, PROTO_FROM_CLIENT, bev, s->sbev);
+    if (s->wt_job && !s->wt_held && !s->backpressure[PROTO_FROM_CLIENT] &&
+        evbuffer_get_length(bufferevent_get_input(bev)) > PROXY_HIGH_WATER) {
+        /* a write is under way: what the client pipelines behind it is held,
+         * up to the high-water mark, then the client waits */
+        if (s->raw_read[PROTO_FROM_CLIENT])
+            event_del(s->raw_read[PROTO_FROM_CLIENT]);
+        else
+            bufferevent_disable(bev, EV_READ);
+        s->wt_held = true;
+    }
+}
+
+void proxy_relay_write_done(proxy_session *s)
+{
+    if (s->state != PS_RELAY || !s->cbev)
+        return;
+    if (s->wt_held) {
+        s->wt_held = false;
+        if (!s->backpressure[PROTO_FROM_CLIENT])
+            proxy_relay_resume(s, PROTO_FROM_CLIENT, s->cbev);
+    }
+    if (s->ctx->draining && proxy_session_idle(s)) {
+        proxy_session_fail(s, "57P01", "terminating connection due to administrator command",
+                           "shutdown");
+        return;
+    }
+    if (evbuffer_get_length(bufferevent_get_input(s->cbev)) > 0)
+        proxy_relay_client_read(s->cbev, s);
 }
 
 void proxy_relay_server_read(struct bufferevent *bev, void *arg)

@@ -51,6 +51,7 @@ static void proxy_session_free(proxy_session *s)
         OPENSSL_cleanse(s->scram, sizeof(*s->scram));
         free(s->scram);
     }
+    wt_hook_session_end(s);
     wt_session_free(s->wt);
     free(s->params);
     if (s->login_status)
@@ -179,7 +180,8 @@ bool proxy_session_idle(const proxy_session *s)
 {
     if (s->state != PS_RELAY)
         return s->state < PS_UP_CONNECTING || s->state == PS_TLS_HANDSHAKE;
-    return s->txn_status == 'I' && s->pending_syncs <= 0 && s->remaining[PROTO_FROM_CLIENT] == 0 &&
+    return s->txn_status == 'I' && s->pending_syncs <= 0 && !s->wt_job &&
+           s->remaining[PROTO_FROM_CLIENT] == 0 &&
            s->remaining[PROTO_FROM_SERVER] == 0 &&
            !proxy_session_in_batch(s->last_client_type) &&
            evbuffer_get_length(bufferevent_get_input(s->cbev)) == 0;

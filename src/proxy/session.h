@@ -161,6 +161,9 @@ struct proxy_session {
     bool wt_wait;              /* a write waits for upstream to answer what came before */
     int wt_swallow;            /* ReadyForQuery answers of Tether's own statements to drop */
     int wt_raised;             /* ErrorResponses of Tether's raise statements still to come */
+    struct wt_job *wt_job;     /* this session's write under way on a worker, or NULL; the
+                                * client's later messages are held until it comes back */
+    bool wt_held;              /* client reads paused: too much held behind wt_job */
     int linger_ticks;
 };
 
@@ -247,6 +250,10 @@ void proxy_relay_server_write(struct bufferevent *bev, void *arg);
 void proxy_relay_start(proxy_session *s);
 /* Stops and frees the direct-read events (closing or freeing the session). */
 void proxy_relay_stop(proxy_session *s);
+/* Write-through: S's write (s->wt_job, now NULL) was answered. Resumes
+ * reading the client, lets a draining proxy end S at this boundary, and
+ * relays the messages held meanwhile. S may be marked closing, never freed. */
+void proxy_relay_write_done(proxy_session *s);
 
 /* cancel.c */
 /* Gives S a fresh proxy pid (unique among live sessions) and random key and

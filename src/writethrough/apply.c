@@ -25,24 +25,24 @@
 #include <time.h>
 
 /* Queues the audit rows of the first N writes of PLAN (ids in IDS) as applied on PP. */
-static void wt_apply_audit_send(wt_engine *wt, wt_pipe *pp, const wt_plan *plan, size_t n,
+static void wt_apply_audit_send(wt_lane *ln, wt_pipe *pp, const wt_plan *plan, size_t n,
                                 json_t *ids, const char *user, const char *error)
 {
     wt_target *t = plan->target;
     const conn_collection *coll = &t->schema->colls[plan->coll];
     for (size_t k = 0; k < n; k++)
-        wt_audit_send(pp, wt_engine_state_schema(wt), user, t->cfg->name, coll->object_type,
+        wt_audit_send(pp, wt_engine_state_schema(wt_lane_engine(ln)), user, t->cfg->name, coll->object_type,
                       plan->writes[k].op, json_string_value(json_array_get(ids, k)),
                       plan->writes[k].fields, plan->writes[k].request_id, "applied", error);
 }
 
 /* Records the first N writes of PLAN as applied, with ERROR, in a round trip of their own. */
-static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n, json_t *ids,
+static void wt_apply_audit_applied(wt_lane *ln, const wt_plan *plan, size_t n, json_t *ids,
                                    const char *user, const char *error)
 {
     wt_pipe pp;
-    if (wt_pipe_begin(&pp, wt_engine_conn(wt), wt_engine_prepared(wt)) == T_OK)
-        wt_apply_audit_send(wt, &pp, plan, n, ids, user, error);
+    if (wt_pipe_begin(&pp, wt_lane_conn(ln), wt_lane_prepared(ln)) == T_OK)
+        wt_apply_audit_send(ln, &pp, plan, n, ids, user, error);
     if (wt_pipe_finish(&pp, -1, NULL) != T_OK)
         log_warn("writethrough.audit_failed", "error=\"%s\"", pp.error.message);
 }
@@ -54,23 +54,23 @@ static void wt_apply_audit_applied(wt_engine *wt, const wt_plan *plan, size_t n,
  * first) and the audit inserts, prepared statements in one pipeline, i.e.
  * one implicit transaction that commits at its Sync.
  */
-static int wt_apply_writeback(wt_engine *wt, wt_plan *plan, size_t n, json_t *ids, const char *user,
+static int wt_apply_writeback(wt_lane *ln, wt_plan *plan, size_t n, json_t *ids, const char *user,
                               conn_changes *ch, char *err, size_t errlen)
 {
     wt_target *t = plan->target;
-    PGconn *conn = wt_engine_conn(wt);
+    PGconn *conn = wt_lane_conn(ln);
     int64_t t0 = wt_engine_now_us();
     sync_batch b;
     memset(&b, 0, sizeof(b));
-    int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt), t->schema_name, t->schema,
-                                 t->ops, t->self, ch, wt_engine_read_role(wt), &b, err, errlen);
+    int rc = sync_db_apply_build(conn, wt_engine_state_schema(wt_lane_engine(ln)), t->schema_name, t->schema,
+                                 t->ops, t->self, ch, wt_engine_read_role(wt_lane_engine(ln)), &b, err, errlen);
     if (rc == T_OK) {
         wt_pipe pp;
-        if (wt_pipe_begin(&pp, conn, wt_engine_prepared(wt)) == T_OK) {
+        if (wt_pipe_begin(&pp, conn, wt_lane_prepared(ln)) == T_OK) {
             for (size_t i = 0; i < b.n; i++)
                 wt_pipe_send(&pp, b.items[i].sql, b.items[i].nparams,
                              (const char *const *)b.items[i].params, NULL, NULL, true);
-            wt_apply_audit_send(wt, &pp, plan, n, ids, user, NULL);
+            wt_apply_audit_send(ln, &pp, plan, n, ids, user, NULL);
         }
         if (wt_pipe_finish(&pp, -1, NULL) != T_OK) {
             int len = snprintf(err, errlen, "%s%s%s", pp.error.sqlstate,
@@ -118,15 +118,15 @@ static void wt_apply_row_name(const wt_plan *plan, size_t i, char *buf, size_t l
  * their changes) and audits them; a failed write-back becomes OUT's error
  * unless OUT already has one. Returns RC, or T_ERR when the write-back failed.
  */
-static int wt_apply_finish(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids,
+static int wt_apply_finish(wt_lane *ln, wt_plan *plan, const char *user, json_t *ids,
                            conn_changes *ch, wt_outcome *out, int rc)
 {
     wt_target *t = plan->target;
     if (ch->n > 0) {
         char err[T_ERRBUF_SIZE];
-        if (wt_apply_writeback(wt, plan, plan->n, ids, user, ch, err, sizeof(err)) != T_OK) {
+        if (wt_apply_writeback(ln, plan, plan->n, ids, user, ch, err, sizeof(err)) != T_OK) {
             log_error("writethrough.writeback_failed", "sync=%s error=\"%s\"", t->cfg->name, err);
-            wt_apply_audit_applied(wt, plan, plan->n, ids, user, "write-back failed");
+            wt_apply_audit_applied(ln, plan, plan->n, ids, user, "write-back failed");
             if (!out->failed) {
                 out->failed = true;
                 wt_error_set(&out->error, WT_SQLSTATE_WRITEBACK,
@@ -168,12 +168,12 @@ static void wt_apply_accepted(wt_target *t, size_t coll_ix, wt_write *w, json_t 
 }
 
 /* Audits and logs the rejected write W of PLAN. */
-static void wt_apply_rejected(wt_engine *wt, const wt_plan *plan, const wt_write *w,
+static void wt_apply_rejected(wt_lane *ln, const wt_plan *plan, const wt_write *w,
                               const char *user, const conn_api_error *ae)
 {
     wt_target *t = plan->target;
     const conn_collection *coll = &t->schema->colls[plan->coll];
-    wt_audit_record(wt_engine_conn(wt), wt_engine_prepared(wt), wt_engine_state_schema(wt), user,
+    wt_audit_record(wt_lane_conn(ln), wt_lane_prepared(ln), wt_engine_state_schema(wt_lane_engine(ln)), user,
                     t->cfg->name, coll->object_type, w->op, w->id, w->fields, ae->request_id,
                     ae->http_status ? "rejected" : "failed", ae->message);
     log_info("writethrough.rejected", "sync=%s object=%s op=%d id=%s status=%d code=%s",
@@ -199,7 +199,7 @@ static bool wt_apply_batchable(const wt_plan *plan)
  * (not all-or-none), the accepted ones are written back, the first rejected
  * one is named in the error with how many were applied.
  */
-static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids,
+static int wt_apply_plan_batch(wt_lane *ln, wt_plan *plan, const char *user, json_t *ids,
                                wt_outcome *out)
 {
     wt_target *t = plan->target;
@@ -225,7 +225,7 @@ static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, j
             cw[i].canonical = NULL;
             out->applied++;
         } else {
-            wt_apply_rejected(wt, plan, &plan->writes[i], user, &cw[i].error);
+            wt_apply_rejected(ln, plan, &plan->writes[i], user, &cw[i].error);
             if (nbad++ == 0)
                 first_bad = i;
         }
@@ -254,7 +254,7 @@ static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, j
     wt_plan view = *plan;
     view.writes = accepted;
     view.n = nok;
-    rc = wt_apply_finish(wt, &view, user, ids, &ch, out, rc);
+    rc = wt_apply_finish(ln, &view, user, ids, &ch, out, rc);
     for (size_t i = 0; i < plan->n; i++)
         json_decref(cw[i].canonical);
     free(cw);
@@ -262,10 +262,10 @@ static int wt_apply_plan_batch(wt_engine *wt, wt_plan *plan, const char *user, j
     return rc;
 }
 
-int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out)
+int wt_apply_plan(wt_lane *ln, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out)
 {
     if (wt_apply_batchable(plan))
-        return wt_apply_plan_batch(wt, plan, user, ids, out);
+        return wt_apply_plan_batch(ln, plan, user, ids, out);
     wt_target *t = plan->target;
     conn_collection *coll = &t->schema->colls[plan->coll];
     conn_changes ch;
@@ -294,7 +294,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
                          " (%zu of %zu rows applied)", i, plan->n);
             }
             out->failed = true;
-            wt_apply_rejected(wt, plan, w, user, &ae);
+            wt_apply_rejected(ln, plan, w, user, &ae);
             rc = T_ERR;
             break;
         }
@@ -303,7 +303,7 @@ int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, w
     }
     wt_plan view = *plan;
     view.n = (size_t)out->applied; /* the applied writes are the first ones */
-    return wt_apply_finish(wt, &view, user, ids, &ch, out, rc);
+    return wt_apply_finish(ln, &view, user, ids, &ch, out, rc);
 }
 
 /* Location of the RETURNING list and the alias of the target, from the parse tree. */

@@ -4,8 +4,11 @@
  * statement (and the portals bound to it) live here, per session. Once the
  * upstream has answered everything sent before, the whole Sync group is
  * answered from here: ParseComplete, BindComplete, ParameterDescription /
- * RowDescription / NoData (described on Tether's connection), DataRows and
- * CommandComplete from wt_execute(), CloseComplete, and ReadyForQuery. An
+ * RowDescription / NoData (described on the engine's loop connection: a
+ * local round trip, no API call), DataRows and CommandComplete of an
+ * Execute from a write worker (the job runs off the loop like a simple
+ * Query's, see proxy_hook.c: the group's later messages wait in the input
+ * until wt_ext_execute_done answers it), CloseComplete, and ReadyForQuery. An
  * error skips to Sync like Postgres does; inside a transaction block a
  * statement that fails is sent upstream (its answer swallowed) so that the
  * block is aborted there too.
@@ -29,6 +32,8 @@
 #include <string.h>
 
 #define WT_MAX_PARAMS 65535
+/* wt_ext_one: the message went to a write worker; its answer comes later. */
+#define WT_EXT_PENDING 1
 
 typedef struct wt_stmt {
     char *name;
@@ -265,7 +270,40 @@ static void wt_ext_simple(struct evbuffer *out, char type)
     evbuffer_add(out, m, sizeof(m));
 }
 
-/* Handles one message of the group. Returns T_ERR when it failed (ERR set). */
+/*
+ * Loop thread: the write of an Execute came back from its worker. Answers it
+ * as the Execute's place in the group (DataRows, CommandComplete, NOTICE; or
+ * the NOTICE and the error, skipping to Sync), then relays what the client
+ * sent after it.
+ */
+static void wt_ext_execute_done(wt_job *job)
+{
+    proxy_session *s = job->owner;
+    s->wt_job = NULL;
+    const wt_outcome *o = &job->out;
+    if (s->state == PS_RELAY && s->cbev && s->wt) {
+        struct evbuffer *out = bufferevent_get_output(s->cbev);
+        if (!o->failed) {
+            if (o->returning)
+                wt_hook_put_data_rows(out, o->returning);
+            wt_hook_put_command_complete(out, o->tag);
+        }
+        if (o->notice)
+            wt_hook_put_notice(out, wt_hook_notice_text(o->applied));
+        if (o->failed) {
+            wt_hook_put_error(out, &o->error);
+            s->wt->skip = WT_SKIP_MINE;
+            s->wt->err = o->error;
+        }
+    }
+    wt_job_free(job);
+    proxy_relay_write_done(s);
+}
+
+/*
+ * Handles one message of the group. Returns T_ERR when it failed (ERR set),
+ * WT_EXT_PENDING when an Execute went to a write worker.
+ */
 static int wt_ext_one(proxy_session *s, char type, const char *body, size_t blen,
                       struct evbuffer *out, wt_error *err)
 {
@@ -399,22 +437,13 @@ static int wt_ext_one(proxy_session *s, char type, const char *body, size_t blen
                          "a write to a synced table must be a single statement");
             return T_ERR;
         }
-        wt_outcome o;
-        wt_execute(s->ctx->wt, &cr->stmts[0], p->stmt->sql, p->nparams, (const char *const *)p->values,
-                   p->formats, p->lengths, s->user, s->txn_status == 'T', &o);
-        int rc = T_OK;
-        if (o.failed) {
-            *err = o.error;
-            rc = T_ERR;
-        } else {
-            if (o.returning)
-                wt_hook_put_data_rows(out, o.returning);
-            wt_hook_put_command_complete(out, o.tag);
-        }
-        if (o.notice)
-            wt_hook_put_notice(out, wt_hook_notice_text(o.applied));
-        wt_outcome_free(&o);
-        return rc;
+        wt_job *job = wt_job_new(&cr->stmts[0], p->stmt->sql, p->nparams, (const char *const *)p->values,
+                                 p->lengths, p->formats, s->user, s->txn_status == 'T');
+        job->owner = s;
+        job->done = wt_ext_execute_done;
+        s->wt_job = job;
+        wt_engine_submit(s->ctx->wt, job);
+        return WT_EXT_PENDING;
     }
     case PqMsg_Close: {
         const uint8_t *kind = proto_read_bytes(&r, 1);
@@ -528,10 +557,13 @@ wt_hook_action wt_hook_extended(proxy_session *s, struct evbuffer *in, size_t *r
             wt_hook_put_error(out, &err);
             ws->skip = WT_SKIP_MINE;
             ws->err = err;
-        } else if (wt_ext_one(s, h->type, body, blen, out, &err) != T_OK) {
-            wt_hook_put_error(out, &err);
-            ws->skip = WT_SKIP_MINE;
-            ws->err = err;
+        } else {
+            int rc = wt_ext_one(s, h->type, body, blen, out, &err);
+            if (rc != T_OK && rc != WT_EXT_PENDING) {
+                wt_hook_put_error(out, &err);
+                ws->skip = WT_SKIP_MINE;
+                ws->err = err;
+            }
         }
     } else if (ws->skip == WT_SKIP_UPSTREAM) {
         ws->group = true; /* dropped, like Postgres does after an error */

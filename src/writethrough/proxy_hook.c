@@ -6,15 +6,29 @@
  * cache, whose prefilter answers plain reads without parsing).
  *
  * A write (simple Query) is taken out of the stream once everything sent
- * before it has been answered, run by wt_execute() on Tether's own
- * connection, and answered to the client from here: RowDescription/DataRows
- * for RETURNING, CommandComplete, a NOTICE inside a transaction block, and
- * ReadyForQuery with the session's unchanged status. A failed write is
- * turned into a statement sent upstream instead (a DO block that raises the
- * error), so Postgres itself reports it and aborts a transaction block.
+ * before it has been answered and handed to the write workers (workers.c)
+ * as a wt_job; the loop goes on serving every other session. While the job
+ * runs, s->wt_job is set and the session's later messages stay in its input
+ * buffer, untouched (wt_hook_client_msg answers WT_HOOK_WAIT first thing),
+ * so a pipelining client is answered in order. When the job comes back
+ * (wt_hook_query_done, on the loop thread) the client is answered from
+ * here: RowDescription/DataRows for RETURNING, CommandComplete, a NOTICE
+ * inside a transaction block, and ReadyForQuery with the session's
+ * unchanged status; then the held messages are relayed
+ * (proxy_relay_write_done). A failed write is turned into a statement sent
+ * upstream instead (a DO block that raises the error), so Postgres itself
+ * reports it and aborts a transaction block.
+ *
+ * A session that ends while its job runs (disconnect, shutdown) detaches
+ * from it (wt_hook_session_end): the job finishes, its write-back and audit
+ * are done by the worker as for any write, and the loop frees it. A
+ * CancelRequest meanwhile (wt_hook_cancel) cancels a job still queued for a
+ * free worker (57014, nothing sent to the API); once a worker runs it, an
+ * API call cannot be taken back, so the client gets the real outcome.
  *
  * Memory: messages are copied out of the client's input into a malloc'd
- * buffer freed before returning; the outcome is freed here.
+ * buffer freed before returning; a job is owned by the workers until its
+ * done callback here frees it.
  */
 #include "writethrough/proxy_hook.h"
 
@@ -22,6 +36,7 @@
 #include "util/common.h"
 #include "util/log.h"
 
+#include <assert.h>
 #include <event2/buffer.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +246,38 @@ static void wt_hook_answer_query(proxy_session *s, const wt_outcome *o)
     wt_hook_put_ready(out, s->txn_status);
 }
 
+/* Loop thread: the write of a simple Query came back from its worker. */
+static void wt_hook_query_done(wt_job *job)
+{
+    proxy_session *s = job->owner;
+    assert(s->wt_job == job);
+    s->wt_job = NULL;
+    if (s->state == PS_RELAY && s->cbev && s->sbev)
+        wt_hook_answer_query(s, &job->out);
+    wt_job_free(job);
+    proxy_relay_write_done(s);
+}
+
+void wt_hook_cancel(proxy_session *s)
+{
+    if (!s->wt_job || !s->ctx->wt)
+        return;
+    bool queued = wt_engine_cancel(s->ctx->wt, s->wt_job);
+    log_info("writethrough.cancel", "id=%llu job=%llu outcome=%s", (unsigned long long)s->id,
+             (unsigned long long)s->wt_job->id, queued ? "canceled_before_api" : "api_call_under_way");
+}
+
+void wt_hook_session_end(proxy_session *s)
+{
+    if (!s->wt_job)
+        return;
+    log_info("writethrough.client_gone", "id=%llu job=%llu note=\"the write completes and is "
+             "written back without the client\"", (unsigned long long)s->id,
+             (unsigned long long)s->wt_job->id);
+    s->wt_job->owner = NULL;
+    s->wt_job = NULL;
+}
+
 /* Refuses a client statement that touches the guard's settings. */
 static void wt_hook_refuse_setting(proxy_session *s)
 {
@@ -288,10 +335,11 @@ static wt_hook_action wt_hook_query(proxy_session *s, struct evbuffer *in, size_
         wt_hook_send_raise(s, &e, NULL);
         goto done;
     }
-    wt_outcome o;
-    wt_execute(wt, &cr->stmts[0], sql, 0, NULL, NULL, NULL, s->user, s->txn_status == 'T', &o);
-    wt_hook_answer_query(s, &o);
-    wt_outcome_free(&o);
+    wt_job *job = wt_job_new(&cr->stmts[0], sql, 0, NULL, NULL, NULL, s->user, s->txn_status == 'T');
+    job->owner = s;
+    job->done = wt_hook_query_done;
+    s->wt_job = job;
+    wt_engine_submit(wt, job);
 done:
     free(body);
     return act;
@@ -302,6 +350,8 @@ wt_hook_action wt_hook_client_msg(proxy_session *s, struct evbuffer *in, size_t 
 {
     if (!s->ctx->wt)
         return WT_HOOK_FORWARD;
+    if (s->wt_job)
+        return WT_HOOK_WAIT; /* a write of this session is under way: hold the rest */
     switch (h->type) {
     case PqMsg_Query:
         return wt_hook_query(s, in, run, h);

@@ -33,6 +33,12 @@ wt_hook_action wt_hook_server_msg(proxy_session *s, struct evbuffer *in, size_t 
                                   const proto_header *h);
 /* After server output was relayed: resumes a client paused by WT_HOOK_WAIT. */
 void wt_hook_after_server(proxy_session *s);
+/* The session S ends: detaches it from its write under way, if any (the
+ * write still completes, is written back and audited; nobody is answered). */
+void wt_hook_session_end(proxy_session *s);
+/* A valid CancelRequest for S: cancels S's write if it still waits for a
+ * worker (it is then answered with 57014); else the write completes. */
+void wt_hook_cancel(proxy_session *s);
 /* Frees a session's write-through state (NULL allowed). */
 void wt_session_free(wt_session *ws);
 

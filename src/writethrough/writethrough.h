@@ -11,10 +11,16 @@
  * (connector calls, write-back, RETURNING), errors.c (API error -> SQLSTATE),
  * audit.c (_tether.write_audit), engine.c (configuration, connections),
  * pipeline.c (one round trip for several statements, prepared statements on
- * the apply connection), proxy_hook.c (the one place the proxy calls in).
+ * the apply connection), workers.c (the pool of threads that run writes off
+ * the event loop), proxy_hook.c (the one place the proxy calls in).
  *
- * Threads: a wt_engine belongs to one thread (the proxy's event loop). Its
- * calls block (libpq, libcurl) for the duration of one write.
+ * Threads: a wt_engine is made, started and freed by the proxy's event-loop
+ * thread, which alone uses its classification cache and its own connection
+ * (Describe of write statements). Writes run on worker threads
+ * (workers.c), each with its lane (wt_lane): its own Postgres connection and
+ * its own connector instances and HTTP clients, so a slow API call blocks
+ * only its worker. What lanes share (the synced set, the token bucket and the
+ * credential's budget under a lock, the row locks) is thread-safe.
  *
  * Memory: wt_engine_new() returns an engine the caller frees with
  * wt_engine_free(). A wt_outcome owns its strings and PGresult; release it
@@ -46,12 +52,15 @@
 #define WT_SQLSTATE_UNSUPPORTED "0A000"  /* a write the proxy cannot apply */
 #define WT_SQLSTATE_GUARD "42501"        /* guard: not through Tether's write path */
 #define WT_SQLSTATE_WRITEBACK "XX000"    /* applied at the API, local write-back failed */
+#define WT_SQLSTATE_CANCELED "57014"     /* canceled before a worker took it (query_canceled) */
 
 /* The session settings the guard reads. Clients may not set them. */
 #define WT_GUC_TOKEN "tether.write"
 #define WT_GUC_CAPTURE "tether.capture"
 
+struct event_base;
 typedef struct wt_engine wt_engine;
+typedef struct wt_lane wt_lane;
 
 /* One synced target: a sync's connector, schema and collections. */
 typedef struct wt_target {
@@ -126,20 +135,94 @@ void wt_engine_free(wt_engine *wt);
 const classify_synced_set *wt_engine_synced(const wt_engine *wt);
 /* The engine's classification cache (owned by the engine). */
 classify_cache *wt_engine_cache(wt_engine *wt);
-/* The target holding SCHEMA.TABLE and its collection index, or NULL. */
-wt_target *wt_engine_target(wt_engine *wt, const char *schema, const char *table, size_t *coll);
+/*
+ * Starts the write workers on the proxy's loop BASE (call once, on the loop
+ * thread, after wt_engine_new): makes each lane's connector instances and
+ * HTTP clients (TETHER_WRITE_WORKERS lanes, default 4) and the threads.
+ * T_OK, or T_ERR + ERR. wt_engine_free() stops them (an API call under way
+ * is finished and written back first).
+ */
+int wt_engine_start(wt_engine *wt, struct event_base *base, char *err, size_t errlen);
 
 /*
  * Runs one client statement SQL (classified as ST; with NPARAMS PARAMS in
- * PARAM_FORMATS, NULL = none) that writes a synced table: capture, plan, apply, write back, audit.
+ * PARAM_FORMATS, NULL = none) that writes a synced table on lane LN (its
+ * worker's thread): capture, plan, apply, write back, audit.
  * USER is the client's user name (audit), IN_BLOCK whether the client is
  * inside a transaction block. Always fills OUT (failed + error, or tag and
  * returning rows). Returns T_OK, or T_ERR when OUT holds an error.
  */
-int wt_execute(wt_engine *wt, const classify_stmt *st, const char *sql, int nparams,
+int wt_execute(wt_lane *ln, const classify_stmt *st, const char *sql, int nparams,
                const char *const *params, const int *param_formats, const int *param_lengths,
                const char *user, bool in_block, wt_outcome *out);
 void wt_outcome_free(wt_outcome *out);
+
+/* ---- workers.c ---- */
+
+/*
+ * One write handed to the workers. The loop thread makes it (wt_job_new
+ * copies the statement and parameters, so the session's own state may go
+ * away meanwhile), submits it, and gets it back on the loop thread through
+ * DONE, which then owns it and frees it with wt_job_free(). OWNER and DONE
+ * are touched only on the loop thread: a session that ends while its job
+ * runs sets OWNER to NULL, and the finished job is then freed without DONE
+ * (its API change was written back and audited by the worker all the same).
+ */
+typedef struct wt_job wt_job;
+typedef void (*wt_job_done_fn)(wt_job *job);
+struct wt_job {
+    /* in: owned copies */
+    classify_stmt stmt;  /* the statement's classification (targets deep-copied; no
+                          * name or conflict columns: wt_execute does not use them) */
+    char *sql;
+    int nparams;
+    char **params;
+    int *lengths, *formats;
+    char user[64];
+    bool in_block;
+    /* out: filled by the worker */
+    wt_outcome out;
+    /* loop thread only */
+    wt_job_done_fn done;
+    void *owner;   /* the proxy session, NULL once it ended */
+    int kind;      /* the caller's (simple or extended protocol) */
+    uint64_t id;   /* for logs */
+    /* the pool's */
+    wt_job *next;
+    int64_t submitted_us;
+};
+
+/*
+ * Copies statement SQL, its classification ST (from the loop's cache, which
+ * may evict it meanwhile) and its parameters (NULL PARAMS: none). Never NULL
+ * (out of memory aborts).
+ */
+wt_job *wt_job_new(const classify_stmt *st, const char *sql, int nparams, const char *const *params,
+                   const int *lengths, const int *formats, const char *user, bool in_block);
+void wt_job_free(wt_job *job);
+/* Hands JOB to a worker (the engine owns it until DONE is called on the loop thread). */
+void wt_engine_submit(wt_engine *wt, wt_job *job);
+/*
+ * A CancelRequest for JOB's session: when JOB still waits for a free worker
+ * (nothing was sent to the API), takes it out of the queue and has it come
+ * back failed with 57014; returns true. Returns false when a worker already
+ * runs it (it completes: an API call cannot be taken back).
+ */
+bool wt_engine_cancel(wt_engine *wt, wt_job *job);
+
+/* The worker pool (engine.c holds it). */
+typedef struct wt_pool wt_pool;
+/* Starts NLANES threads, thread i running on LANES[i], reporting on BASE. NULL + ERR on failure. */
+wt_pool *wt_pool_new(wt_engine *wt, wt_lane **lanes, int nlanes, struct event_base *base,
+                     char *err, size_t errlen);
+void wt_pool_submit(wt_pool *p, wt_job *job);
+/* See wt_engine_cancel. */
+bool wt_pool_cancel(wt_pool *p, wt_job *job);
+/* Stops the threads (each finishes the job it runs), frees jobs left over. NULL allowed. */
+void wt_pool_free(wt_pool *p);
+
+/* engine.c, for workers.c: runs JOB on lane LN (on LN's worker thread). */
+void wt_lane_run(wt_lane *ln, wt_job *job);
 
 /* ---- guard.c ---- */
 
@@ -287,7 +370,7 @@ void wt_audit_record(PGconn *conn, wt_prepared *prep, const char *state_schema, 
  * rejection OUT gets the error, naming the (first rejected) row and how many
  * were applied. IDS gets the ids written (for RETURNING), caller json_decrefs.
  */
-int wt_apply_plan(wt_engine *wt, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out);
+int wt_apply_plan(wt_lane *ln, wt_plan *plan, const char *user, json_t *ids, wt_outcome *out);
 /*
  * The RETURNING rows of statement SQL (classified as ST) on table T/COLL:
  * IDS (written objects, read back from the table) or, for a DELETE, the
@@ -297,9 +380,13 @@ PGresult *wt_apply_returning(PGconn *conn, const wt_target *t, const conn_collec
                              const char *sql, const classify_stmt *st, json_t *ids,
                              const wt_captures *cap, wt_error *err);
 
-/* engine.c internals shared with apply.c */
+/* engine.c internals shared with apply.c and proxy_extended.c */
+/* The loop thread's own connection (Describe), settled; NULL when down. */
 PGconn *wt_engine_conn(wt_engine *wt);
-wt_prepared *wt_engine_prepared(wt_engine *wt);
+/* Lane LN's connection and its prepared statements (LN's worker thread only). */
+PGconn *wt_lane_conn(wt_lane *ln);
+wt_prepared *wt_lane_prepared(wt_lane *ln);
+wt_engine *wt_lane_engine(wt_lane *ln);
 const char *wt_engine_state_schema(const wt_engine *wt);
 const char *wt_engine_read_role(const wt_engine *wt);
 /* CLOCK_MONOTONIC in microseconds (timings in debug logs). */

@@ -17,7 +17,7 @@ db "CREATE TABLE public.pick AS SELECT id FROM salesforce.contact WHERE NOT is_d
 # 150 rows in one UPDATE: one composite PATCH + one retrieve-many
 u0=$(sf_usage)
 out=$(psql -X -A -t -v ON_ERROR_STOP=1 -d "$PX_URL" -c "UPDATE salesforce.contact c SET title = 'Batch ' || substr(c.id, 12) FROM public.pick p WHERE p.id = c.id" 2>&1)
-echo "$out" | grep -q "UPDATE 150" || fail "expected UPDATE 150, got: $out"
+grep -q "UPDATE 150" <<<"$out" || fail "expected UPDATE 150, got: $out"
 u1=$(sf_usage)
 used=$((u1 - u0 - 1)) # the second sf_usage call counts itself
 echo "150-row UPDATE: $used API requests"
@@ -32,9 +32,9 @@ assert_eq "150" "$(db "SELECT count(*) FROM _tether.write_audit WHERE operation 
 # partial failure: the accepted rows stay (table and API), the error names the rejected row
 read -r a b c <<<"$(db "SELECT string_agg(id, ' ' ORDER BY id) FROM (SELECT id FROM public.pick ORDER BY id LIMIT 3) s")"
 err=$(px_err "UPDATE salesforce.contact SET email = CASE id WHEN '$b' THEN 'bad@' ELSE 'ok-' || lower(id) || '@example.com' END WHERE id IN ('$a', '$b', '$c')")
-echo "$err" | grep -q "22023" || fail "partial SQLSTATE: $err"
-echo "$err" | grep -q "Error updating contact $b: INVALID_EMAIL_ADDRESS: Email: invalid email address: bad@ (2 of 3 rows applied)" || fail "partial message: $err"
-echo "$err" | grep -q "DETAIL:.*code INVALID_EMAIL_ADDRESS, param Email. Row 2 of 3 was rejected; 2 rows were applied" || fail "partial detail: $err"
+grep -q "22023" <<<"$err" || fail "partial SQLSTATE: $err"
+grep -q "Error updating contact $b: INVALID_EMAIL_ADDRESS: Email: invalid email address: bad@ (2 of 3 rows applied)" <<<"$err" || fail "partial message: $err"
+grep -q "DETAIL:.*code INVALID_EMAIL_ADDRESS, param Email. Row 2 of 3 was rejected; 2 rows were applied" <<<"$err" || fail "partial detail: $err"
 assert_eq "ok-${a,,}@example.com" "$(px "SELECT email FROM salesforce.contact WHERE id = '$a'")" "accepted row 1 in the table"
 assert_eq "ok-${c,,}@example.com" "$(px "SELECT email FROM salesforce.contact WHERE id = '$c'")" "accepted row 3 in the table"
 assert_eq "ok-${c,,}@example.com" "$(sf_field Contact "$c" Email)" "accepted row 3 at the API"
@@ -49,14 +49,14 @@ first=$(echo "$ret" | head -1 | cut -d'|' -f1)
 assert_eq "$(echo "$ret" | head -1 | cut -d'|' -f2)" "$(sf_field Contact "$first" LastName)" "created at the API"
 assert_eq "5" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name LIKE 'Made%' AND NOT is_deleted")" "created rows"
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "DELETE FROM salesforce.contact WHERE last_name LIKE 'Made%'" 2>&1)
-echo "$out" | grep -q "DELETE 5" || fail "DELETE tag: $out"
+grep -q "DELETE 5" <<<"$out" || fail "DELETE tag: $out"
 grep -q "event=salesforce.composite.*op=delete rows=5 sent=5" "$WORK/proxy.log" || fail "DELETE did not use composite"
 if sf_get Contact "$first" >/dev/null 2>&1; then fail "contact $first still at the API"; fi
 assert_eq "0" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name LIKE 'Made%' AND NOT is_deleted")" "deleted rows"
 
 # a mixed batch: a create whose row is invalid keeps the valid creates
 err=$(px_err "INSERT INTO salesforce.contact (last_name, email) VALUES ('Good1', 'g1@example.com'), ('Bad', 'nope@'), ('Good2', 'g2@example.com')")
-echo "$err" | grep -q "Error creating contact: INVALID_EMAIL_ADDRESS.*(2 of 3 rows applied)" || fail "create partial: $err"
+grep -q "Error creating contact: INVALID_EMAIL_ADDRESS.*(2 of 3 rows applied)" <<<"$err" || fail "create partial: $err"
 assert_eq "2" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name LIKE 'Good%'")" "valid creates kept"
 assert_eq "0" "$(px "SELECT count(*) FROM salesforce.contact WHERE last_name = 'Bad'")" "invalid create not written"
 

@@ -17,8 +17,8 @@ faults() { curl -sf -H 'Content-Type: application/json' -d "$1" "$EMU_URL/_emula
 faults '{"latency_ms": 1000}'
 out=$(px_err "INSERT INTO stripe.customer (email) VALUES ('slow@example.com')")
 faults '{"latency_ms": 0}'
-echo "$out" | grep -q "08006" || fail "timeout SQLSTATE: $out"
-echo "$out" | grep -q "Error creating customer" || fail "timeout message: $out"
+grep -q "08006" <<<"$out" || fail "timeout SQLSTATE: $out"
+grep -q "Error creating customer" <<<"$out" || fail "timeout message: $out"
 sleep 1.5   # let the emulator finish the abandoned attempts
 assert_eq "1" "$(emu_count_email slow@example.com)" "created exactly once despite retries"
 assert_eq "0" "$(db "SELECT count(*) FROM stripe.customer WHERE email = 'slow@example.com'")" "nothing written on error"
@@ -27,8 +27,8 @@ assert_eq "0" "$(db "SELECT count(*) FROM stripe.customer WHERE email = 'slow@ex
 faults '{"rate_429": 1}'
 out=$(px_err "UPDATE stripe.customer SET name = 'Throttled' WHERE id = '$cid'")
 faults '{"rate_429": 0}'
-echo "$out" | grep -q "53400" || fail "429 SQLSTATE: $out"
-echo "$out" | grep -q "rate limit" || fail "429 message: $out"
+grep -q "53400" <<<"$out" || fail "429 SQLSTATE: $out"
+grep -q "rate limit" <<<"$out" || fail "429 message: $out"
 [ "$(db "SELECT name FROM stripe.customer WHERE id = '$cid'")" != "Throttled" ] || fail "written after 429"
 # 429 that clears while Tether retries: the write succeeds
 faults '{"rate_429": 1}'
@@ -42,18 +42,18 @@ assert_eq "After429" "$(db "SELECT name FROM stripe.customer WHERE id = '$cid'")
 faults '{"rate_500": 1}'
 out=$(px_err "UPDATE stripe.customer SET name = 'Down' WHERE id = '$cid'")
 faults '{"rate_500": 0}'
-echo "$out" | grep -q "08006" || fail "5xx SQLSTATE: $out"
+grep -q "08006" <<<"$out" || fail "5xx SQLSTATE: $out"
 
 # not found at the API (deleted there, still in the table) -> P0002
 curl -sf -u sk_test_tether: -X DELETE "$EMU_URL/v1/customers/$cid" >/dev/null
 out=$(px_err "UPDATE stripe.customer SET name = 'Ghost' WHERE id = '$cid'")
-echo "$out" | grep -q "P0002" || fail "404 SQLSTATE: $out"
-echo "$out" | grep -q "Error updating customer $cid" || fail "404 message: $out"
+grep -q "P0002" <<<"$out" || fail "404 SQLSTATE: $out"
+grep -q "Error updating customer $cid" <<<"$out" || fail "404 message: $out"
 
 # bad API key -> 28000
 kill "$PX_PID"; wait "$PX_PID" 2>/dev/null || true
 wt_proxy_start --api-key sk_test_wrong
 out=$(px_err "INSERT INTO stripe.customer (email) VALUES ('auth@example.com')")
-echo "$out" | grep -q "28000" || fail "auth SQLSTATE: $out"
+grep -q "28000" <<<"$out" || fail "auth SQLSTATE: $out"
 assert_eq "0" "$(emu_count_email auth@example.com)" "nothing created with a bad key"
 echo "PASS write_faults"

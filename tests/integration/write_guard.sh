@@ -33,25 +33,25 @@ expect_guard "superuser delete" "$out"
 out=$(psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB_URL" -c "TRUNCATE stripe.customer" 2>&1) && fail "direct truncate passed"
 expect_guard "truncate" "$out"
 out=$(px_err "TRUNCATE stripe.customer")
-echo "$out" | grep -q "0A000" || fail "truncate through the proxy: $out"
+grep -q "0A000" <<<"$out" || fail "truncate through the proxy: $out"
 # COPY FROM, directly and through the proxy
 out=$(printf 'cus_copy\tc@example.com\n' | psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB_URL" -c "COPY stripe.customer (id, email) FROM STDIN" 2>&1) && fail "direct COPY passed"
 expect_guard "copy" "$out"
 out=$(printf 'cus_copy\tc@example.com\n' | psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "COPY stripe.customer (id, email) FROM STDIN" 2>&1) && fail "COPY through the proxy passed"
-echo "$out" | grep -q "COPY FROM cannot write a synced table" || fail "copy through the proxy: $out"
+grep -q "COPY FROM cannot write a synced table" <<<"$out" || fail "copy through the proxy: $out"
 # a PL/pgSQL function called through the proxy (a plain SELECT to the classifier)
 db "CREATE FUNCTION public.sneaky() RETURNS void LANGUAGE plpgsql AS \$\$BEGIN UPDATE stripe.customer SET name = 'sneaky'; END\$\$"
 out=$(px_err "SELECT public.sneaky()")
 expect_guard "function" "$out"
 # a data-modifying CTE the proxy cannot apply
 out=$(px_err "WITH x AS (UPDATE stripe.customer SET name = 'cte' RETURNING id) SELECT count(*) FROM x")
-echo "$out" | grep -q "0A000" || fail "CTE: $out"
-echo "$out" | grep -q "inside WITH" || fail "CTE message: $out"
+grep -q "0A000" <<<"$out" || fail "CTE: $out"
+grep -q "inside WITH" <<<"$out" || fail "CTE message: $out"
 # the guard's settings cannot be set by clients
 out=$(px_err "SET tether.write = 'guess'")
-echo "$out" | grep -q "42501" || fail "SET tether.write: $out"
+grep -q "42501" <<<"$out" || fail "SET tether.write: $out"
 out=$(px_err "SELECT set_config('tether.capture', 'on', false)")
-echo "$out" | grep -q "reserved for Tether" || fail "set_config: $out"
+grep -q "reserved for Tether" <<<"$out" || fail "set_config: $out"
 # ... and even a session that sets it (directly) without the secret is refused
 out=$(psql -X -v ON_ERROR_STOP=1 -v VERBOSITY=verbose -d "$DB_URL" -c "SET tether.write = 'guess'" -c "UPDATE stripe.customer SET name = 'g' WHERE id = '$cid'" 2>&1) && fail "a guessed token passed"
 expect_guard "guessed token" "$out"

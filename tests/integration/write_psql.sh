@@ -11,7 +11,7 @@ cid=$(db "SELECT id FROM stripe.customer ORDER BY id LIMIT 1")
 
 # seed: update email -> API first, row holds the API's version, UPDATE 1
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "UPDATE stripe.customer SET email = 'new@email.com' WHERE id = '$cid'" 2>&1)
-echo "$out" | grep -q "UPDATE 1" || fail "expected UPDATE 1, got: $out"
+grep -q "UPDATE 1" <<<"$out" || fail "expected UPDATE 1, got: $out"
 assert_eq "new@email.com" "$(emu_customer "$cid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["email"])')" "API email"
 assert_eq "new@email.com" "$(px "SELECT email FROM stripe.customer WHERE id = '$cid'")" "row email (read-after-write)"
 v=$(db "SELECT _version FROM stripe.customer WHERE id = '$cid'")
@@ -24,10 +24,10 @@ rid=$(db "SELECT request_id FROM _tether.write_audit WHERE object_id = '$cid' OR
 
 # seed: invalid email -> error with SQLSTATE, message, DETAIL; nothing written
 err=$(px_err "UPDATE stripe.customer SET email = 'new@' WHERE id = '$cid'")
-echo "$err" | grep -q "22023" || fail "no SQLSTATE 22023: $err"
-echo "$err" | grep -q "Error updating customer $cid: Invalid email address: new@" || fail "message: $err"
-echo "$err" | grep -q "DETAIL:.*code email_invalid, param email" || fail "detail: $err"
-echo "$err" | grep -q "CONTEXT" && fail "the error carries Tether's internal CONTEXT line: $err"
+grep -q "22023" <<<"$err" || fail "no SQLSTATE 22023: $err"
+grep -q "Error updating customer $cid: Invalid email address: new@" <<<"$err" || fail "message: $err"
+grep -q "DETAIL:.*code email_invalid, param email" <<<"$err" || fail "detail: $err"
+grep -q "CONTEXT" <<<"$err" && fail "the error carries Tether's internal CONTEXT line: $err"
 assert_eq "new@email.com" "$(px "SELECT email FROM stripe.customer WHERE id = '$cid'")" "row unchanged after the error"
 assert_eq "rejected" "$(db "SELECT result FROM _tether.write_audit ORDER BY id DESC LIMIT 1")" "rejected write audited"
 [[ "$(db "SELECT request_id FROM _tether.write_audit ORDER BY id DESC LIMIT 1")" == req_* ]] || fail "rejected write audited without the API's request id"
@@ -50,22 +50,22 @@ assert_eq "u1" "$(px "SELECT metadata->>'user_id' FROM stripe.customer WHERE id 
 
 # multi-row INSERT and INSERT ... SELECT
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "INSERT INTO stripe.customer (email) VALUES ('m1@example.com'), ('m2@example.com')" 2>&1)
-echo "$out" | grep -q "INSERT 0 2" || fail "multi-row tag: $out"
+grep -q "INSERT 0 2" <<<"$out" || fail "multi-row tag: $out"
 db "CREATE TABLE public.leads (email text); INSERT INTO public.leads VALUES ('l1@example.com'), ('l2@example.com'), ('l3@example.com')"
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "INSERT INTO stripe.customer (email, name) SELECT email, 'lead' FROM public.leads" 2>&1)
-echo "$out" | grep -q "INSERT 0 3" || fail "INSERT SELECT tag: $out"
+grep -q "INSERT 0 3" <<<"$out" || fail "INSERT SELECT tag: $out"
 assert_eq "3" "$(px "SELECT count(*) FROM stripe.customer WHERE name = 'lead'")" "lead rows"
 assert_eq "1" "$(emu_count_email l2@example.com)" "lead at the API"
 
 # DELETE: at the API, then the row
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "DELETE FROM stripe.customer WHERE email = 'm1@example.com' RETURNING email" 2>&1)
-echo "$out" | grep -q "m1@example.com" || fail "DELETE RETURNING: $out"
-echo "$out" | grep -q "DELETE 1" || fail "DELETE tag: $out"
+grep -q "m1@example.com" <<<"$out" || fail "DELETE RETURNING: $out"
+grep -q "DELETE 1" <<<"$out" || fail "DELETE tag: $out"
 assert_eq "0" "$(emu_count_email m1@example.com)" "deleted at the API"
 assert_eq "0" "$(px "SELECT count(*) FROM stripe.customer WHERE email = 'm1@example.com'")" "deleted row"
 
 # no match: UPDATE 0, no API call
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$PX_URL" -c "UPDATE stripe.customer SET name = 'x' WHERE id = 'cus_nope'" 2>&1)
-echo "$out" | grep -q "UPDATE 0" || fail "UPDATE 0: $out"
+grep -q "UPDATE 0" <<<"$out" || fail "UPDATE 0: $out"
 
 echo "PASS write_psql"

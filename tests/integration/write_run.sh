@@ -18,7 +18,7 @@ wait_port "$port"
 url="postgres://postgres@127.0.0.1:$port/$PGDATABASE?sslmode=disable"
 cid=$(psql -X -A -t -q -d "$url" -c "SELECT id FROM stripe.customer ORDER BY id LIMIT 1")
 out=$(psql -X -v ON_ERROR_STOP=1 -d "$url" -c "UPDATE stripe.customer SET email = 'run@example.com' WHERE id = '$cid'" 2>&1)
-echo "$out" | grep -q "UPDATE 1" || fail "UPDATE through tether run: $out"
+grep -q "UPDATE 1" <<<"$out" || fail "UPDATE through tether run: $out"
 got=$(curl -sf -u sk_test_tether: "$EMU_URL/v1/customers/$cid" | python3 -c 'import json,sys; print(json.load(sys.stdin)["email"])')
 assert_eq "run@example.com" "$got" "API email"
 assert_eq "run@example.com" "$(psql_val "SELECT email FROM stripe.customer WHERE id = '$cid'")" "row email"

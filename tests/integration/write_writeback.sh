@@ -22,7 +22,7 @@ emu_name() { emu_customer "$1" | python3 -c 'import json,sys; print(json.load(sy
 # a failing capture first (division by zero in the client's SET, on a fresh
 # connection whose fixed statements are being prepared), then a good write
 out=$(px_err "UPDATE stripe.customer SET name = (1/0)::text WHERE id = '$c1'")
-echo "$out" | grep -q "22012" || fail "capture error SQLSTATE: $out"
+grep -q "22012" <<<"$out" || fail "capture error SQLSTATE: $out"
 px "UPDATE stripe.customer SET name = 'First' WHERE id = '$c1'" >/dev/null
 assert_eq "First" "$(db "SELECT name FROM stripe.customer WHERE id = '$c1'")" "write after a failed capture"
 
@@ -35,9 +35,9 @@ px_proxy_stop   # exits cleanly, no sanitizer report
 wt_proxy_start
 db "ALTER TABLE stripe.customer ADD CONSTRAINT test_no_refused CHECK (name IS DISTINCT FROM 'Refused')"
 out=$(px_err "UPDATE stripe.customer SET name = 'Refused' WHERE id = '$c1'")
-echo "$out" | grep -q "XX000" || fail "write-back failure SQLSTATE: $out"
-echo "$out" | grep -q "the API applied the change but writing it to the table failed" || fail "write-back failure message: $out"
-echo "$out" | grep -q "test_no_refused" || fail "write-back failure names the table error: $out"
+grep -q "XX000" <<<"$out" || fail "write-back failure SQLSTATE: $out"
+grep -q "the API applied the change but writing it to the table failed" <<<"$out" || fail "write-back failure message: $out"
+grep -q "test_no_refused" <<<"$out" || fail "write-back failure names the table error: $out"
 assert_eq "First" "$(db "SELECT name FROM stripe.customer WHERE id = '$c1'")" "nothing written when the write-back fails"
 assert_eq "Refused" "$(emu_name "$c1")" "the API keeps the change"
 assert_eq "write-back failed" "$(db "SELECT error FROM _tether.write_audit WHERE object_id = '$c1' ORDER BY id DESC LIMIT 1")" "audited as a failed write-back"
@@ -50,7 +50,7 @@ assert_eq "Second" "$(db "SELECT name FROM stripe.customer WHERE id = '$c1'")" "
 # several rows in one statement: one refused row rolls back the whole write-back
 last=$(db "SELECT max(id) FROM _tether.write_audit")
 out=$(px_err "UPDATE stripe.customer SET name = CASE WHEN id = '$c2' THEN 'Refused' ELSE 'Both' END WHERE id IN ('$c1', '$c2')")
-echo "$out" | grep -q "XX000" || fail "multi-row write-back failure SQLSTATE: $out"
+grep -q "XX000" <<<"$out" || fail "multi-row write-back failure SQLSTATE: $out"
 assert_eq "Second" "$(db "SELECT name FROM stripe.customer WHERE id = '$c1'")" "no row of a failed write-back is written"
 assert_eq "Both" "$(emu_name "$c1")" "the API applied both rows"
 assert_eq "2" "$(db "SELECT count(*) FROM _tether.write_audit WHERE id > $last AND error = 'write-back failed'")" "both rows audited as failed write-backs"
