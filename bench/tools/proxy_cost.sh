@@ -12,8 +12,9 @@
 # Writes a markdown table to stdout. COST_SECONDS (default 8) per pgbench run,
 # COST_CLIENTS (default 8), COST_MODES (default "simple extended prepared"),
 # COST_ROUNDS (default 3; CPU figures are the median of the rounds).
-# TETHER_BIN (default build/tether); COST_BEFORE_BIN adds a column for an
-# older build run with the same settings.
+# TETHER_BIN (default build/tether); COST_BEFORE_BIN adds rows for an older
+# build run with the same settings; COST_URING_OFF=1 adds rows for the same
+# binary with [proxy] io_uring = off (one send() per relayed run).
 set -euo pipefail
 here=$(cd "$(dirname "$0")/.." && pwd)
 root=$(cd "$here/.." && pwd)
@@ -48,14 +49,15 @@ printf '"postgres" "postgres"\n' > "$work/users.txt"
 up="postgres://postgres:postgres@127.0.0.1:$pgport/bench?sslmode=disable"
 export TETHER_PROXY_LAZY_CONNECT=on TETHER_PROXY_SERVER_IDLE_TIMEOUT=600 TETHER_PROXY_MAX_CLIENT_CONN=20000
 declare -A port pid
-start_tether() { # NAME BIN
+start_tether() { # NAME BIN [io_uring setting]
   local p; p=$(free_port)
-  "$2" proxy --listen "127.0.0.1:$p" --upstream "$up" --auth trust --users "$work/users.txt" >"$work/$1.log" 2>&1 &
+  TETHER_PROXY_IO_URING=${3:-on} "$2" proxy --listen "127.0.0.1:$p" --upstream "$up" --auth trust --users "$work/users.txt" >"$work/$1.log" 2>&1 &
   pid[$1]=$!; pids+=("$!"); port[$1]=$p
   wait_port "$p"
 }
 start_tether tether "$bin"
 targets=(tether)
+if [ -n "${COST_URING_OFF:-}" ]; then start_tether tether-io_uring-off "$bin" off; targets+=(tether-io_uring-off); fi
 if [ -n "$before_bin" ]; then start_tether before "$before_bin"; targets+=(before); fi
 
 bport=$(free_port)
