@@ -7,8 +7,9 @@
 #     counts, not times; strace slows the run, the counts per transaction
 #     do not depend on it),
 #   - CPU µs per transaction, user and system (utime/stime from /proc/PID/stat
-#     over a separate run without strace), and perf's task-clock per
-#     transaction when perf is installed.
+#     over separate runs without strace), and the proxy's context switches per
+#     transaction (voluntary: it slept; involuntary: it was preempted, e.g. by
+#     a peer its send woke), from /proc/PID/status over the same runs.
 # Writes a markdown table to stdout. COST_SECONDS (default 8) per pgbench run,
 # COST_CLIENTS (default 8), COST_MODES (default "simple extended prepared"),
 # COST_ROUNDS (default 3; CPU figures are the median of the rounds).
@@ -93,6 +94,8 @@ bench() {
     awk '/actually processed/ {split($NF, a, "/"); print a[1]}'
 }
 ticks() { awk '{print $14, $15}' "/proc/$1/stat"; }
+switches() { awk '/^voluntary_ctxt_switches/ {v = $2} /^nonvoluntary_ctxt_switches/ {n = $2} END {print v, n}' "/proc/$1/status"; }
+per() { awk -v d="$1" -v n="$2" -v s="$3" 'BEGIN {printf "%.2f", d * s / n}'; }
 clk=$(getconf CLK_TCK)
 median() { printf '%s\n' "$@" | sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
@@ -104,17 +107,21 @@ echo
 echo "System calls per transaction from \`strace -c -f\` on the proxy during one run; CPU µs per"
 echo "transaction (user + system, from /proc/PID/stat) median of $rounds runs without strace."
 echo
-echo "| mode | proxy | syscalls/txn | of which | user µs/txn | sys µs/txn | CPU µs/txn |"
-echo "| --- | --- | --- | --- | --- | --- | --- |"
+echo "| mode | proxy | syscalls/txn | of which | user µs/txn | sys µs/txn | CPU µs/txn | switches/txn (vol + invol) |"
+echo "| --- | --- | --- | --- | --- | --- | --- | --- |"
 for m in $modes; do
-  declare -A U=() S=()
+  declare -A U=() S=() V=() I=()
   for ((r = 1; r <= rounds; r++)); do
     for t in "${targets[@]}"; do
       read -r u0 s0 <<<"$(ticks "${pid[$t]}")"
+      read -r v0 i0 <<<"$(switches "${pid[$t]}")"
       n=$(bench "${port[$t]}" "$m")
       read -r u1 s1 <<<"$(ticks "${pid[$t]}")"
-      U[$t]+="$(awk -v d=$((u1 - u0)) -v n="$n" -v c="$clk" 'BEGIN {printf "%.2f", d * 1e6 / c / n}') "
-      S[$t]+="$(awk -v d=$((s1 - s0)) -v n="$n" -v c="$clk" 'BEGIN {printf "%.2f", d * 1e6 / c / n}') "
+      read -r v1 i1 <<<"$(switches "${pid[$t]}")"
+      U[$t]+="$(per $((u1 - u0)) "$n" "$(awk -v c="$clk" 'BEGIN {print 1e6 / c}')") "
+      S[$t]+="$(per $((s1 - s0)) "$n" "$(awk -v c="$clk" 'BEGIN {print 1e6 / c}')") "
+      V[$t]+="$(per $((v1 - v0)) "$n" 1) "
+      I[$t]+="$(per $((i1 - i0)) "$n" 1) "
     done
   done
   for t in "${targets[@]}"; do
@@ -127,10 +134,10 @@ for m in $modes; do
     calls=$(awk -v n="$n" '$1 ~ /^[0-9.]+$/ && NF >= 5 && $NF != "total" {c = $4; name = $NF; tot += c; if (c / n >= 0.05) part = part sprintf("%s %.2f, ", name, c / n)}
       END {sub(/, $/, "", part); printf "%.2f|%s", tot / n, part}' "$work/strace-$t-$m")
     # shellcheck disable=SC2086
-    u=$(median ${U[$t]}); s=$(median ${S[$t]})
-    printf '| %s | %s | %s | %s | %s | %s | %s |\n' "$m" "$t" "${calls%%|*}" "${calls#*|}" "$u" "$s" \
-      "$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}')"
+    u=$(median ${U[$t]}); s=$(median ${S[$t]}); v=$(median ${V[$t]}); i=$(median ${I[$t]})
+    printf '| %s | %s | %s | %s | %s | %s | %s | %s + %s |\n' "$m" "$t" "${calls%%|*}" "${calls#*|}" "$u" "$s" \
+      "$(awk -v u="$u" -v s="$s" 'BEGIN {printf "%.2f", u + s}')" "$v" "$i"
   done
-  unset U S
+  unset U S V I
 done
 echo
