@@ -102,6 +102,19 @@ void proxy_sendq_flush(proxy_sendq *q)
 {
     if (!q || q->n == 0)
         return;
+    if (q->n == 1) {
+        /* Nothing to batch: a plain send() is one system call too, and
+         * cheaper than going through the ring (1 client: no gain to make). */
+        proxy_sendq_entry *e = &q->e[0];
+        ssize_t w = send(bufferevent_getfd(e->bev), q->buf + e->off, e->len,
+                         MSG_DONTWAIT | MSG_NOSIGNAL);
+        size_t n = w > 0 ? (size_t)w : 0;
+        if (n < e->len)
+            proxy_sendq_requeue(e->bev, q->buf + e->off + n, e->len - n);
+        q->n = 0;
+        q->used = 0;
+        return;
+    }
     for (int i = 0; i < q->n; i++) {
         struct io_uring_sqe *sqe = io_uring_get_sqe(&q->ring);
         assert(sqe); /* the ring has PROXY_SENDQ_ENTRIES slots, all free here */
