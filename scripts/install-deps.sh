@@ -10,7 +10,7 @@ PACKAGES=(
   # build
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   # libraries
-  libpq-dev libpg-query-dev libcurl4-openssl-dev libssl-dev libjansson-dev
+  libpq-dev libpg-query-dev libcurl4-openssl-dev libssl-dev libjansson-dev libjsmn-dev
   libevent-dev libmicrohttpd-dev libinih-dev libcmocka-dev liburing-dev
   # real Postgres server and clients for tests
   postgresql postgresql-client postgresql-contrib pgbouncer

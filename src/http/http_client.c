@@ -5,6 +5,7 @@
 #include "http/http_client.h"
 #include "http/request_budget.h"
 #include "util/common.h"
+#include "util/json_fast.h"
 #include "util/log.h"
 
 #include <curl/curl.h>
@@ -76,6 +77,7 @@ void http_client_cleanup(http_client *c)
     if (c->own_base && c->base)
         event_base_free(c->base);
     c->base = NULL;
+    json_fast_reader_free(&c->reader);
 }
 
 void http_request_init(http_request *r, const char *method, const char *url)
@@ -234,7 +236,7 @@ static void finish_attempt(http_client *c, http_request *r, CURLcode cc, int64_t
         }
     } else if (r->expect_json) {
         json_error_t jerr;
-        r->json = r->resp ? json_loadb(r->resp, r->resp_len, 0, &jerr) : NULL;
+        r->json = r->resp ? json_fast_read(&c->reader, r->resp, r->resp_len, &jerr) : NULL;
         if (!r->json || !json_is_object(r->json)) {
             snprintf(r->error, sizeof(r->error), "HTTP %ld with a body that is not a JSON object", status);
             if (r->json)

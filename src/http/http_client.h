@@ -21,6 +21,7 @@
 #define TETHER_HTTP_HTTP_CLIENT_H
 
 #include "http/token_bucket.h"
+#include "util/json_fast.h"
 
 #include <jansson.h>
 #include <signal.h>
@@ -82,6 +83,7 @@ typedef struct http_client {
     long used_today;
     int64_t budget_day;             /* unix day of used_today */
     http_client_stats stats;
+    json_fast_reader reader;        /* parses the responses; kept between them */
 } http_client;
 
 /*

@@ -21,6 +21,7 @@
 #include "proxy/classify.h"
 
 #include "util/common.h"
+#include "util/json_fast.h"
 
 #include <assert.h>
 #include <ctype.h>
@@ -870,7 +871,7 @@ static void classify_parse(classify_job *job)
         return;
     }
     json_error_t jerr;
-    tree = json_loads(pr.parse_tree, 0, &jerr);
+    tree = json_fast_loadb(pr.parse_tree, strlen(pr.parse_tree), &jerr);
     if (!tree) {
         out->parse_error = true;
         out->error_message = strdup("statement too deeply nested to classify");

@@ -418,11 +418,12 @@ static void sb_json_value(sbuf *b, const json_t *v)
 }
 
 /*
- * Appends ',"<column>":<value>' for column COL of OBJ to B, the value as
- * its Postgres column expects it in jsonb_to_recordset; nothing when the
- * field is missing, null or of a type the column cannot take.
+ * Appends '"<column>":<value>' (after a ',' unless *FIRST, which it clears)
+ * for column COL of OBJ to B, the value as its Postgres column expects it
+ * in jsonb_to_recordset; nothing when the field is missing, null or of a
+ * type the column cannot take.
  */
-static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
+static void column_emit(sbuf *b, const conn_column *col, json_t *obj, bool *first)
 {
     json_t *v = json_object_get(obj, col->field);
     if (!v || json_is_null(v))
@@ -461,7 +462,9 @@ static void column_emit(sbuf *b, const conn_column *col, json_t *obj)
         if (!ok)
             return;
     }
-    sb_put(b, ",", 1);
+    if (!*first)
+        sb_put(b, ",", 1);
+    *first = false;
     sb_json_str(b, col->name);
     sb_put(b, ":", 1);
     if (col->src == CONN_SRC_VALUE && col->type == CONN_TEXT && !json_is_string(v)) {
@@ -487,6 +490,39 @@ static json_t *known_fields(const conn_collection *coll)
     for (size_t k = 0; k < coll->ncols; k++)
         json_object_set_new(known, coll->cols[k].field, json_true());
     return known;
+}
+
+/*
+ * Answers "are all of OBJ's keys in KNOWN?" (KNOWN: known_fields()) for a
+ * run of objects of one collection. Consecutive objects usually carry the
+ * same keys in the same order (jansson keeps insertion order), so the keys
+ * are first compared with those of the last object found all-known, which
+ * is cheaper than a lookup per key; KNOWN only grows, so that answer holds.
+ */
+typedef struct known_skip {
+    json_t *known; /* borrowed */
+    json_t *last;  /* borrowed: the last object whose keys were all known */
+} known_skip;
+
+static bool known_skip_all(known_skip *ks, json_t *obj)
+{
+    if (ks->last && json_object_size(ks->last) == json_object_size(obj)) {
+        void *a = json_object_iter(ks->last), *b = json_object_iter(obj);
+        while (a && b && strcmp(json_object_iter_key(a), json_object_iter_key(b)) == 0) {
+            a = json_object_iter_next(ks->last, a);
+            b = json_object_iter_next(obj, b);
+        }
+        if (!a && !b)
+            return true;
+    }
+    const char *key;
+    json_t *v;
+    json_object_foreach(obj, key, v) {
+        if (!json_object_get(ks->known, key))
+            return false;
+    }
+    ks->last = obj;
+    return true;
 }
 
 /* KNOWN is the set of COLL's fields (known_fields), kept up to date here. */
@@ -519,6 +555,7 @@ bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void 
     if (!ops->infer_column)
         return false;
     json_t *known[CONN_MAX_COLLECTIONS] = {0};
+    known_skip skip[CONN_MAX_COLLECTIONS] = {{0}};
     bool needs = false;
     for (size_t i = 0; i < ch->n && !needs; i++) {
         const conn_change *x = &ch->items[i];
@@ -531,7 +568,9 @@ bool sync_db_needs_columns(const conn_schema *s, const connector_ops *ops, void 
             if (!json_is_object(obj))
                 continue;
             if (!known[x->coll])
-                known[x->coll] = known_fields(c);
+                skip[x->coll].known = known[x->coll] = known_fields(c);
+            if (known_skip_all(&skip[x->coll], obj))
+                continue;
             const char *key;
             json_t *v;
             json_object_foreach(obj, key, v) {
@@ -597,24 +636,84 @@ static void batch_push(sync_batch *out, sbuf *sql, char *payload, const char *sc
     sql->len = sql->cap = 0;
 }
 
+/* The name of upsert key K (an index into C's columns, or KEY_*). */
+static const char *upsert_key_name(const conn_collection *c, int k)
+{
+    return k >= 0 ? c->cols[k].name : k == -1 ? "id" : k == -2 ? c->parent_column : "_version";
+}
+
+/* jsonb's key order: shorter keys first, equal lengths bytewise. */
+static int upsert_key_cmp(const conn_collection *c, int a, int b)
+{
+    const char *x = upsert_key_name(c, a), *y = upsert_key_name(c, b);
+    size_t lx = strlen(x), ly = strlen(y);
+    if (lx != ly)
+        return lx < ly ? -1 : 1;
+    return memcmp(x, y, lx);
+}
+
 static void upsert_rows(const char *state_schema, const char *schema, const conn_collection *c,
                         pending *rows, size_t n, bool strict, sync_batch *out)
 {
-    /* the jsonb_to_recordset payload, written directly as text */
+    /*
+     * The jsonb_to_recordset payload, written directly as text, each row's
+     * keys in jsonb's own order (shorter first, then bytewise): jsonb sorts
+     * every object's keys, and its sort returns at once on sorted input.
+     */
+    enum { KEY_ID = -1, KEY_PARENT = -2, KEY_VERSION = -3 };
+    int order[CONN_MAX_COLUMNS + 3];
+    size_t nkeys = 0;
+    order[nkeys++] = KEY_ID;
+    order[nkeys++] = KEY_VERSION;
+    if (c->parent_column[0])
+        order[nkeys++] = KEY_PARENT;
+    for (size_t k = 0; k < c->ncols; k++)
+        order[nkeys++] = (int)k;
+    for (size_t a = 1; a < nkeys; a++) /* insertion sort: a few dozen keys */
+        for (size_t b = a; b > 0 && upsert_key_cmp(c, order[b - 1], order[b]) > 0; b--) {
+            int t = order[b];
+            order[b] = order[b - 1];
+            order[b - 1] = t;
+        }
     sbuf pl = {0};
     sb_printf(&pl, "[");
     for (size_t i = 0; i < n; i++) {
-        sb_puts(&pl, i ? ",{\"id\":" : "{\"id\":");
-        sb_json_str(&pl, rows[i].id);
-        for (size_t k = 0; k < c->ncols; k++)
-            column_emit(&pl, &c->cols[k], rows[i].obj);
-        if (rows[i].parent && c->parent_column[0]) {
-            sb_put(&pl, ",", 1);
-            sb_json_str(&pl, c->parent_column);
+        sb_puts(&pl, i ? ",{" : "{");
+        bool first = true;
+        for (size_t k = 0; k < nkeys; k++) {
+            const char *key = NULL, *text = NULL;
+            char num[32];
+            switch (order[k]) {
+            case KEY_ID:
+                key = "id";
+                text = rows[i].id;
+                break;
+            case KEY_PARENT:
+                key = rows[i].parent ? c->parent_column : NULL;
+                text = rows[i].parent;
+                break;
+            case KEY_VERSION:
+                snprintf(num, sizeof(num), "%lld", (long long)rows[i].version);
+                if (!first)
+                    sb_put(&pl, ",", 1);
+                first = false;
+                sb_puts(&pl, "\"_version\":");
+                sb_puts(&pl, num);
+                continue;
+            default:
+                column_emit(&pl, &c->cols[order[k]], rows[i].obj, &first);
+                continue;
+            }
+            if (!key)
+                continue;
+            if (!first)
+                sb_put(&pl, ",", 1);
+            first = false;
+            sb_json_str(&pl, key);
             sb_put(&pl, ":", 1);
-            sb_json_str(&pl, rows[i].parent);
+            sb_json_str(&pl, text);
         }
-        sb_printf(&pl, ",\"_version\":%lld}", (long long)rows[i].version);
+        sb_put(&pl, "}", 1);
     }
     sb_printf(&pl, "]");
     char *payload = pl.s;
@@ -761,8 +860,10 @@ int sync_db_apply_build(PGconn *conn, const char *state_schema, const char *sche
         }
         nk = dedupe(kids, nk);
         json_t *known = nu > 0 ? known_fields(c) : NULL;
+        known_skip skip = {known, NULL};
         for (size_t i = 0; i < nu && rc == T_OK; i++)
-            rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
+            if (!known_skip_all(&skip, ups[i].obj))
+                rc = evolve(conn, schema, c, ops, conn_self, ups[i].obj, known, read_role, err, errlen);
         json_decref(known);
         if (rc == T_OK && nu > 0)
             upsert_rows(state_schema, schema, c, ups, nu, ch->strictly_newer, out);

@@ -15,6 +15,7 @@
 
 #include "sync/sync_db.h"
 #include "util/common.h"
+#include "util/json_fast.h"
 #include "util/log.h"
 
 #include <pg_query.h>
@@ -315,7 +316,7 @@ static int wt_apply_returning_text(const char *sql, char *ret, size_t retlen, ch
     if (pr.error || !pr.parse_tree)
         goto failed;
     json_error_t je;
-    tree = json_loads(pr.parse_tree, 0, &je);
+    tree = json_fast_loadb(pr.parse_tree, strlen(pr.parse_tree), &je);
     json_t *stmt = json_object_get(json_array_get(json_object_get(tree, "stmts"), 0), "stmt");
     json_t *body = NULL;
     const char *k;

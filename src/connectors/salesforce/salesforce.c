@@ -18,6 +18,7 @@
 #include "util/common.h"
 #include "util/log.h"
 #include "connectors/salesforce/sf_conn.h"
+#include "util/json_fast.h"
 
 #include <assert.h>
 #include <curl/curl.h>
@@ -233,7 +234,7 @@ static void sf_exec(sf_conn *s, http_request *reqs, size_t n, int64_t *used)
             if (!want[i])
                 continue;
             json_error_t jerr;
-            r->json = r->resp && r->resp_len ? json_loadb(r->resp, r->resp_len, 0, &jerr) : NULL;
+            r->json = r->resp && r->resp_len ? json_fast_loadb(r->resp, r->resp_len, &jerr) : NULL;
             if (r->json && !json_is_object(r->json) && !json_is_array(r->json)) {
                 json_decref(r->json);
                 r->json = NULL;

@@ -16,6 +16,7 @@
 #include "connectors/stripe/stripe.h"
 #include "connectors/stripe/stripe_sig.h"
 #include "util/common.h"
+#include "util/json_fast.h"
 #include "util/log.h"
 
 #include <curl/curl.h>
@@ -657,7 +658,7 @@ static int stripe_push(void *self, const conn_schema *schema, const char *signat
         return T_ERR;
     }
     json_error_t jerr;
-    json_t *event = json_loadb(body, len, 0, &jerr);
+    json_t *event = json_fast_loadb(body, len, &jerr);
     if (!event || stripe_event_to_changes(schema, event, out) != T_OK) {
         snprintf(err, errlen, "body is not a Stripe event");
         if (event)
