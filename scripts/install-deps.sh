@@ -11,7 +11,7 @@ PACKAGES=(
   build-essential cmake pkg-config clang llvm libclang-rt-14-dev
   # libraries
   libpq-dev libpg-query-dev libcurl4-openssl-dev libssl-dev libjansson-dev libjsmn-dev
-  libevent-dev libmicrohttpd-dev libinih-dev libcmocka-dev
+  libevent-dev libmicrohttpd-dev libinih-dev libcmocka-dev liburing-dev
   # real Postgres server and clients for tests
   postgresql postgresql-client postgresql-contrib pgbouncer
   python3 python3-psycopg

@@ -9,6 +9,7 @@
  */
 #include "proxy/proxy.h"
 
+#include "proxy/sendq.h"
 #include "proxy/session.h"
 #include "util/common.h"
 #include "util/log.h"
@@ -480,6 +481,13 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
         snprintf(err, sizeof(err), "cannot create the event loop");
         goto failed;
     }
+    const char *uring = cfg->proxy_io_uring ? cfg->proxy_io_uring : "on";
+    if (strcmp(uring, "on") == 0) {
+        ctx.sendq = proxy_sendq_new(); /* NULL (logged): one send() per run instead */
+    } else if (strcmp(uring, "off") != 0) {
+        snprintf(err, sizeof(err), "io_uring must be on or off, not '%s'", uring);
+        goto failed;
+    }
     if (ctx.wt && wt_engine_start(ctx.wt, ctx.base, err, sizeof(err)) != T_OK)
         goto failed;
     const char *listen = cfg->proxy_listen ? cfg->proxy_listen : "127.0.0.1:6432";
@@ -498,12 +506,19 @@ int proxy_run_with_reload(const tether_config *cfg, proxy_reload_fn reload, void
     }
     log_info("proxy.listen",
              "addr=%s upstream=%s:%s db=%s auth=%s tls=%d upstream_sslmode=%d "
-             "max_client_conn=%d",
+             "max_client_conn=%d io_uring=%d",
              listen, ctx.settings->up_host, ctx.settings->up_port, ctx.settings->up_dbname,
              cfg->proxy_auth_type ? cfg->proxy_auth_type : "scram",
              ctx.settings->client_tls != NULL, (int)ctx.settings->upstream_sslmode,
-             ctx.settings->max_client_conn);
-    event_base_dispatch(ctx.base);
+             ctx.settings->max_client_conn, ctx.sendq != NULL);
+    /* One pass of the loop at a time: the relay's sends staged during a pass
+     * go out together after it (sendq.c), before the loop waits again. */
+    for (;;) {
+        int r = event_base_loop(ctx.base, EVLOOP_ONCE);
+        proxy_sendq_flush(ctx.sendq);
+        if (r != 0 || event_base_got_exit(ctx.base) || event_base_got_break(ctx.base))
+            break;
+    }
     rc = T_OK;
 failed:
     if (rc != T_OK)
@@ -518,6 +533,7 @@ failed:
     }
     if (left)
         log_info("proxy.stopped", "reason=shutdown_timeout closed=%d", left);
+    proxy_sendq_free(ctx.sendq);
     if (ctx.listener)
         evconnlistener_free(ctx.listener);
     if (ctx.sig_term)

@@ -13,6 +13,7 @@
  * Backpressure: when one side's output passes PROXY_HIGH_WATER, reading the
  * other side pauses until the output drains under PROXY_LOW_WATER.
  */
+#include "proxy/sendq.h"
 #include "proxy/session.h"
 
 #include "util/common.h"
@@ -105,15 +106,25 @@ static size_t proxy_relay_write_now(struct evbuffer *in, evutil_socket_t fd, siz
 
 /*
  * Moves the first RUN bytes of IN to DST. When DST is a plain socket with
- * nothing queued, writes straight from IN to the socket first (no output
- * buffering, no extra poll round); whatever the kernel does not take is
- * queued on DST's output for libevent to finish.
+ * nothing queued on its output: a small run goes to the send queue (sendq.c,
+ * sent with the loop pass's other sends in one io_uring_enter), a large one
+ * (or any, without io_uring) is written straight from IN to the socket (no
+ * output buffering, no extra poll round). Whatever the kernel does not take
+ * is queued on DST's output for libevent to finish.
  */
-static void proxy_relay_send(struct evbuffer *in, struct bufferevent *dst, size_t run)
+static void proxy_relay_send(proxy_session *s, struct evbuffer *in, struct bufferevent *dst,
+                             size_t run)
 {
     struct evbuffer *out = bufferevent_get_output(dst);
-    if (evbuffer_get_length(out) == 0 && !bufferevent_get_underlying(dst))
-        run -= proxy_relay_write_now(in, bufferevent_getfd(dst), run);
+    if (!bufferevent_get_underlying(dst)) {
+        proxy_sendq *q = s->ctx->sendq;
+        if (q && run <= PROXY_SENDQ_MAX_RUN && proxy_sendq_push(q, dst, in, run))
+            return;
+        if (q && proxy_sendq_pending(q, dst))
+            proxy_sendq_flush(q); /* queued bytes go first */
+        if (evbuffer_get_length(out) == 0)
+            run -= proxy_relay_write_now(in, bufferevent_getfd(dst), run);
+    }
     if (run)
         evbuffer_remove_buffer(in, out, run);
 }
@@ -155,7 +166,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
         if (proto_frame_header(head, want, side, max, &h, &reason) != PROTO_FRAME_OK) {
             /* Forward what came before the bad message, then end the session. */
             if (run)
-                proxy_relay_send(in, dst, run);
+                proxy_relay_send(s, in, dst, run);
             if (s->remaining[PROTO_FROM_SERVER] != 0) {
                 /* Mid-way through a server message: an error now would be garbage. */
                 proxy_session_close_after_flush(
@@ -189,7 +200,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
                 if (avail - run < h.total)
                     break; /* wait for the whole message; the header is re-read then */
                 if (run) {
-                    proxy_relay_send(in, dst, run);
+                    proxy_relay_send(s, in, dst, run);
                     avail -= run;
                     run = 0;
                 }
@@ -204,7 +215,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
                 /* The client leaves: with server_idle_timeout its idle upstream
                  * is kept for the next client instead of being told to quit. */
                 if (run) {
-                    proxy_relay_send(in, dst, run);
+                    proxy_relay_send(s, in, dst, run);
                     avail -= run;
                     run = 0;
                 }
@@ -227,7 +238,7 @@ static bool proxy_relay_pump(proxy_session *s, proto_side side, struct evbuffer 
         *remaining = h.total;
     }
     if (run)
-        proxy_relay_send(in, dst, run);
+        proxy_relay_send(s, in, dst, run);
     return true;
 }
 
@@ -424,6 +435,9 @@ void proxy_relay_start(proxy_session *s)
 
 void proxy_relay_stop(proxy_session *s)
 {
+    /* The send queue may hold bytes for this session's bufferevents, which
+     * are about to be freed or handed to a pooled session: send them now. */
+    proxy_sendq_flush(s->ctx->sendq);
     for (int side = 0; side < 2; side++) {
         if (s->raw_read[side]) {
             event_free(s->raw_read[side]);

@@ -83,6 +83,7 @@ typedef struct proxy_ctx {
     struct wt_engine *wt;        /* write-through (src/writethrough), NULL when off */
     proxy_session *pool;         /* pool.c: released upstreams (PROXY_KIND_POOLED), newest first */
     int npooled;
+    struct proxy_sendq *sendq;   /* sendq.c: batched relay sends, NULL without io_uring */
 } proxy_ctx;
 
 typedef enum proxy_state {
@@ -248,7 +249,8 @@ void proxy_relay_client_write(struct bufferevent *bev, void *arg);
 void proxy_relay_server_write(struct bufferevent *bev, void *arg);
 /* Switches plain-socket sides to direct reads; call once on entering relay. */
 void proxy_relay_start(proxy_session *s);
-/* Stops and frees the direct-read events (closing or freeing the session). */
+/* Stops and frees the direct-read events (closing or freeing the session) and
+ * flushes the send queue, which may hold bytes for S's bufferevents. */
 void proxy_relay_stop(proxy_session *s);
 /* Write-through: S's write (s->wt_job, now NULL) was answered. Resumes
  * reading the client, lets a draining proxy end S at this boundary, and

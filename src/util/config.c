@@ -59,6 +59,7 @@ static const config_key config_keys[] = {
     {SCOPE_PROXY, "lazy_connect", KEY_STRING, "on", false, T(proxy_lazy_connect), 0, 0},
     {SCOPE_PROXY, "login_timeout", KEY_INT, "15", false, T(proxy_login_timeout_s), 1, 3600},
     {SCOPE_PROXY, "server_idle_timeout", KEY_INT, "0", false, T(proxy_server_idle_timeout_s), 0, 86400},
+    {SCOPE_PROXY, "io_uring", KEY_STRING, "on", false, T(proxy_io_uring), 0, 0},
 
     {SCOPE_SYNC, "source", KEY_STRING, NULL, false, S(source), 0, 0},
     {SCOPE_SYNC, "schema", KEY_STRING, NULL, false, S(schema), 0, 0},

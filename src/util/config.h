@@ -78,6 +78,7 @@ typedef struct tether_config {
     char *proxy_lazy_connect;     /* on | off: connect upstream on the first query */
     int proxy_login_timeout_s;    /* startup + authentication must finish within this */
     int proxy_server_idle_timeout_s; /* keep a left client's upstream for reuse (0: close it) */
+    char *proxy_io_uring;         /* on | off: batch the relay's sends through io_uring */
     /* [sync.*] */
     sync_config syncs[CONFIG_MAX_SYNCS];
     size_t nsyncs;

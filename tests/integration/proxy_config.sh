@@ -30,6 +30,7 @@ expect_fail 1 "not HOST:PORT" --listen nowhere --upstream "$up" --auth trust
 expect_fail 1 "bad upstream URL" --listen 127.0.0.1:$port --upstream "postgres://[bad" --auth trust
 expect_fail 1 "bad upstream sslmode" --listen 127.0.0.1:$port --upstream "$up?sslmode=sometimes" --auth trust
 expect_fail 1 "cannot listen" --listen 127.0.0.1:$PGPORT --upstream "$up" --auth trust
+TETHER_PROXY_IO_URING=sometimes expect_fail 1 "io_uring must be on or off" --listen 127.0.0.1:$port --upstream "$up" --auth trust
 
 # A configuration file plus environment, no flags.
 cat > "$tmp/tether.ini" <<INI
@@ -47,4 +48,16 @@ kill -TERM "$pid"
 wait "$pid" || fail "proxy exited $? after SIGTERM: $(cat "$tmp/log")"
 grep -q "event=proxy.stopped" "$tmp/log" || fail "no proxy.stopped in log"
 if grep -q "postgres:postgres" "$tmp/log"; then fail "password in log"; fi
+# Batched sends (io_uring, the default) unless the kernel refuses them, which
+# is logged; io_uring = off relays with one send() per run.
+grep -qE "event=proxy.listen .*io_uring=1|event=proxy.sendq.off" "$tmp/log" || fail "io_uring neither on nor reported off: $(cat "$tmp/log")"
+TETHER_PROXY_IO_URING=off "$TETHER_BIN" proxy --listen 127.0.0.1:$port --upstream "$up" --auth trust > "$tmp/log2" 2>&1 &
+pid=$!
+cleanup_add "kill $pid 2>/dev/null || true"
+wait_port "$port"
+got=$(psql -X -At "host=127.0.0.1 port=$port user=whoever dbname=$PGDATABASE" -c "select count(*) from generate_series(1, 50000)")
+assert_eq "50000" "$got" "query through a proxy with io_uring = off"
+grep -q "event=proxy.listen .*io_uring=0" "$tmp/log2" || fail "io_uring = off not in log: $(cat "$tmp/log2")"
+kill -TERM "$pid"
+wait "$pid" || fail "proxy (io_uring=off) exited $? after SIGTERM: $(cat "$tmp/log2")"
 echo ok
