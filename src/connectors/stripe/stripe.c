@@ -50,6 +50,7 @@ typedef struct stripe_conn {
     struct {
         char key[160];
         json_t *children;
+        int64_t fetched_at; /* the API's clock when the list was read */
     } child_cache[STRIPE_CHILD_CACHE];
     size_t child_next;
 } stripe_conn;
@@ -217,13 +218,15 @@ static bool stripe_child_list(const char *coll, const char **field, const char *
 /*
  * Fetches every child of parent ID of collection COLL (GET
  * /v1/subscription_items?subscription=ID or /v1/invoices/ID/lines, 100 per
- * page) into *OUT (a new array). T_OK; T_ERR with ERR filled on an API
+ * page) into *OUT (a new array), and the API's clock (seconds) at the
+ * first page into *FETCHED_AT. T_OK; T_ERR with ERR filled on an API
  * error. A parent that is gone (404) gives T_OK and *OUT = NULL.
  */
-static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *id, json_t **out, char *err,
-                                 size_t errlen)
+static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *id, json_t **out,
+                                 int64_t *fetched_at, char *err, size_t errlen)
 {
     *out = NULL;
+    *fetched_at = 0;
     char *esc = curl_easy_escape(NULL, id, 0);
     if (!esc)
         abort();
@@ -247,6 +250,8 @@ static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *i
         http_request r;
         req_get(s, &r, path, q);
         http_client_run(s->http, &r, 1);
+        if (page == 0)
+            *fetched_at = server_time_of(&r);
         json_t *data = r.json ? json_object_get(r.json, "data") : NULL;
         if (r.status == 404) {
             http_request_reset(&r);
@@ -283,8 +288,11 @@ static int stripe_fetch_children(stripe_conn *s, const char *coll, const char *i
  * CONN_CHILDREN change at the parent's version, so the child table gets
  * every item/line and loses the ones that are gone. One fetch per parent
  * per call, and none for a parent version fetched recently (the safety
- * window's events come back on every poll). T_OK, or T_ERR with ERR (the
- * caller retries the page/poll).
+ * window's events come back on every poll) -- but only when that list was
+ * read in a later second than the version: versions are seconds, and a list
+ * read in the same second may predate a change made later in it (a parent
+ * backfilled and updated within one second kept its old items). T_OK, or
+ * T_ERR with ERR (the caller retries the page/poll).
  */
 static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, conn_changes *ch, char *err,
                                     size_t errlen)
@@ -312,10 +320,12 @@ static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, c
         snprintf(key, sizeof(key), "%s@%lld", id, (long long)version);
         json_t *all = NULL;
         for (size_t c = 0; c < STRIPE_CHILD_CACHE && !all; c++)
-            if (s->child_cache[c].children && strcmp(s->child_cache[c].key, key) == 0)
+            if (s->child_cache[c].children && s->child_cache[c].fetched_at > version &&
+                strcmp(s->child_cache[c].key, key) == 0)
                 all = json_incref(s->child_cache[c].children);
         if (!all) {
-            if (stripe_fetch_children(s, coll, id, &all, err, errlen) != T_OK)
+            int64_t fetched_at;
+            if (stripe_fetch_children(s, coll, id, &all, &fetched_at, err, errlen) != T_OK)
                 return T_ERR;
             if (!all)
                 continue; /* parent deleted meanwhile: its event will say so */
@@ -325,6 +335,7 @@ static int stripe_complete_children(stripe_conn *s, const conn_schema *schema, c
             json_decref(s->child_cache[slot].children);
             snprintf(s->child_cache[slot].key, sizeof(s->child_cache[slot].key), "%s", key);
             s->child_cache[slot].children = json_incref(all);
+            s->child_cache[slot].fetched_at = fetched_at;
         }
         conn_changes_push(ch, CONN_CHILDREN, (size_t)ci, id, all, version); /* takes ALL */
     }
