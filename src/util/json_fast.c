@@ -378,18 +378,22 @@ static json_t *json_fast_build(json_fast_doc *d, int *i, int depth)
         size_t keylen;
         if (!json_fast_string(d, first, &key, &keylen))
             goto failed;
-        /* the scratch buffer is reused by the value: keep the key apart */
-        char small[128];
-        char *keycopy = keylen < sizeof(small) ? small : malloc(keylen + 1);
-        if (!keycopy)
-            abort();
-        memcpy(keycopy, key, keylen);
-        keycopy[keylen] = '\0';
+        /* a key with an escape was decoded into the scratch buffer, which
+         * the value may reuse: keep such a key apart (jansson takes the key
+         * with its length, so one inside the document is used as it is) */
+        char small[128], *keycopy = NULL;
+        if (key == d->scratch) {
+            keycopy = keylen < sizeof(small) ? small : malloc(keylen);
+            if (!keycopy)
+                abort();
+            memcpy(keycopy, key, keylen);
+            key = keycopy;
+        }
         json_t *e = json_fast_build(d, i, depth + 1);
-        int rc = e ? json_object_setn_new(v, keycopy, keylen, e) : -1;
+        int rc = e ? json_object_setn_new(v, key, keylen, e) : -1;
         if (e && rc != 0)
             json_fast_error(d, first->start, "invalid UTF-8 in object key");
-        if (keycopy != small)
+        if (keycopy && keycopy != small)
             free(keycopy);
         if (rc != 0)
             goto failed;
